@@ -77,7 +77,8 @@ def analyze(model: str, task: str, fmt: str = "cloze", out: str | Path = "out", 
             data_dir: str | None = None, limit: int | None = None, sample: int | None = None, seed: int = 0,
             device: str = "auto", dtype: str = "auto", score_kind: str = "raw", margin: str = "logit",
             tau: float = 0.0, batch_size: int = 16, n_boot: int = 1000, plots: bool = True, progress: bool = True,
-            trust_remote_code: bool = False, add_bos: bool | None = None, lm=None, task_obj=None) -> dict:
+            trust_remote_code: bool = False, add_bos: bool | None = None, lm=None, task_obj=None,
+            device_map=None, offload_folder=None) -> dict:
     """Run the decision lens and write analysis.json, samples.csv and plots into `out`. Returns the JSON dict."""
     from .model import load_model
     from .tasks import load_task
@@ -88,7 +89,8 @@ def analyze(model: str, task: str, fmt: str = "cloze", out: str | Path = "out", 
     task_obj = task_obj or load_task(task, split=split, data_dir=data_dir, limit=limit, sample=sample, seed=seed)
     if not task_obj.samples:
         raise ValueError(f"task {task!r} split {task_obj.split!r} has no samples")
-    lm = lm or load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    lm = lm or load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+                          device_map=device_map, offload_folder=offload_folder)
     t_load = time.time()
     m = measure(lm, task_obj.samples, fmt, score_kind=score_kind, margin=margin, tau=tau, n_boot=n_boot, seed=seed,
                 batch_size=batch_size, progress=progress, add_bos=add_bos)
@@ -102,6 +104,7 @@ def analyze(model: str, task: str, fmt: str = "cloze", out: str | Path = "out", 
         **m.summary,
         "depths": m.depths,
         "config": {"limit": limit, "sample": sample, "seed": seed, "device": str(lm.device), "dtype": dtype,
+                   "device_map": device_map if isinstance(device_map, (str, type(None))) else "custom",
                    "batch_size": batch_size, "n_boot": n_boot, "add_bos": m.scores.info.get("add_bos")},
         "versions": versions(), "date": now(),
         "timing": {"load_s": round(t_load - t0, 2), "score_s": round(t_score - t_load, 2)},

@@ -8,7 +8,7 @@ import os
 import sys
 
 # One module per subcommand; a module that is not there yet is simply not offered.
-COMMANDS = ["analyze", "prune", "export", "eval", "cka", "noise", "ablate", "correlate", "recover", "report",
+COMMANDS = ["analyze", "prune", "compare", "export", "eval", "cka", "noise", "ablate", "correlate", "recover", "report",
             "sweep"]
 
 

@@ -4,7 +4,7 @@ import pytest
 from helpers import tiny_lm, tiny_samples
 from prunelens.analyses.ablation import ablation_configs, reference_tp, transition_ablation
 from prunelens.analyze import measure
-from prunelens.prune.surgery import keep_from_remove, pruned_view
+from prunelens.model.surgery import keep_from_remove, pruned_view
 
 
 def test_configs():

@@ -59,3 +59,30 @@ def test_cli_device_map(models, tmp_path):
     assert rc == 0
     res = json.loads((tmp_path / "o" / "results.json").read_text())
     assert res["config"]["device_map"] == "custom"
+
+
+def test_cli_analyze_and_prune_device_map(models, tmp_path):
+    """analyze and prune take --device-map too, and give the single-device numbers (offloaded layers included)."""
+    ckpt, task, *_ = models
+    common = ["--model", str(ckpt), "--task", str(task), "--n-boot", "10"]
+    off = ["--device-map", json.dumps(MAP), "--offload-folder", str(tmp_path / "off")]
+    assert main(["analyze", *common, "--out", str(tmp_path / "a0")]) == 0
+    assert main(["analyze", *common, *off, "--out", str(tmp_path / "a1")]) == 0
+    a0, a1 = (json.loads((tmp_path / d / "analysis.json").read_text()) for d in ("a0", "a1"))
+    assert a1["config"]["device_map"] == "custom"
+    np.testing.assert_allclose([r["dm_mean"] for r in a1["depths"]], [r["dm_mean"] for r in a0["depths"]], atol=1e-5)
+    prune = ["prune", *common, "--method", "iterative", "--steps", "2"]
+    assert main([*prune, "--out", str(tmp_path / "p0")]) == 0
+    assert main([*prune, *off, "--out", str(tmp_path / "p1")]) == 0
+    p0, p1 = (json.loads((tmp_path / d / "trajectory.json").read_text()) for d in ("p0", "p1"))
+    assert [s["removed"] for s in p1["steps"]] == [s["removed"] for s in p0["steps"]]
+    for s0, s1 in zip(p0["steps"], p1["steps"]):
+        np.testing.assert_allclose(s1["dm_mean"], s0["dm_mean"], atol=1e-5)
+        for k in s0["scores"]:
+            assert abs(s1["scores"][k] - s0["scores"][k]) < 1e-5
+
+
+def test_bad_device_map_json(models, tmp_path):
+    ckpt, task, *_ = models
+    with pytest.raises(SystemExit, match="--device-map is not valid JSON"):
+        main(["analyze", "--model", str(ckpt), "--task", str(task), "--device-map", "{cpu", "--out", str(tmp_path)])

@@ -83,3 +83,23 @@ def test_bad_letter_token_fails_before_compute():
         score_letter(lm, tiny_samples(3) + [bad], progress=False)
     h.remove()
     assert not calls
+
+
+@pytest.mark.parametrize("family", ["gemma3", "gpt2", "qwen2"])
+def test_cloze_resumed_from_stored_residuals(family):
+    """A scoring pass that starts at depth p from residuals stored by an earlier pass gives the full pass's scores
+    at depths >= p (shared-context KV cache included), for models with position embeddings and sliding layers."""
+    from prunelens.engine.score import Resume
+    lm = tiny_lm(family, num_layers=5)
+    S = tiny_samples(6)
+    stored = {}
+    full = score_cloze(lm, S, batch_size=4, progress=False,
+                       resume=Resume(0, None, range(6), lambda d, c, h: stored.setdefault(d, {}).__setitem__(c, h)))
+    assert sorted(stored) == list(range(6))
+    for p in (1, 3, 4):
+        part = score_cloze(lm, S, depths=range(p, 6), batch_size=4, progress=False,
+                           resume=Resume(p, stored[p].__getitem__))
+        np.testing.assert_allclose(part.scores, full.scores[:, p:], atol=1e-4)
+        np.testing.assert_array_equal(part.final_greedy, full.final_greedy)
+    with pytest.raises(ValueError, match="at or before the first scored depth"):
+        score_cloze(lm, S, depths=[0, 5], progress=False, resume=Resume(2, stored[2].__getitem__))

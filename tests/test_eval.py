@@ -10,7 +10,7 @@ from prunelens.cli import main
 from prunelens.evaluate import run_eval
 from prunelens.evaluate.run import metrics_from
 from prunelens.model import load_model
-from prunelens.prune.surgery import pruned_view
+from prunelens.model.surgery import pruned_view
 from tiny import save_model
 
 

@@ -8,7 +8,7 @@ from transformers import AutoModelForCausalLM
 
 from helpers import tiny_lm
 from prunelens.prune.export import export_pruned
-from prunelens.prune.surgery import keep_from_remove, pruned_view
+from prunelens.model.surgery import keep_from_remove, pruned_view
 from tiny import FAMILIES
 
 PROMPT = "Question: Which planet is known as the red planet?\nAnswer:"

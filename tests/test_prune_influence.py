@@ -7,7 +7,7 @@ from helpers import tiny_lm, tiny_samples
 from prunelens.prune.cache import PrefixCache
 from prunelens.prune.calib import build_calib, sample_prompts
 from prunelens.prune.influence import block_influence, block_influence_naive
-from prunelens.prune.surgery import pruned_view
+from prunelens.model.surgery import pruned_view
 
 
 @torch.no_grad()

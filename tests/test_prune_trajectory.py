@@ -68,11 +68,16 @@ def test_resume_refuses_other_parameters(tmp_path):
         _run(lm, tmp_path, method="shortgpt", steps=1)
 
 
-def test_prefix_cache_equals_naive(tmp_path):
-    lm = tiny_lm("gemma3", num_layers=6)
-    a = _run(lm, tmp_path / "a", skip=True, skip_delta=0.0, skip_restarts=2)
+@pytest.mark.parametrize("family,cache_mb", [("gemma3", 512), ("gpt2", 512), ("gemma3", 0.3)])
+def test_prefix_cache_equals_naive(tmp_path, family, cache_mb):
+    """Scores reused per depth prefix and scoring forwards resumed at the cut give the naive numbers; with a cache
+    bound too small for every depth (0.3 of the 1.5 MB) the shallow residuals are kept and the result is unchanged."""
+    lm = tiny_lm(family, num_layers=6)
+    a = _run(lm, tmp_path / "a", skip=True, skip_delta=0.0, skip_restarts=2, cache_mb=cache_mb)
     b = _run(lm, tmp_path / "b", skip=True, skip_delta=0.0, skip_restarts=2, naive=True)
-    assert a["runtime"]["cache"]["hits"] > 0 and not b["runtime"]["cache"]["enabled"]
+    st = a["runtime"]["cache"]
+    assert st["hits"] > 0 and st["eval_forwards_resumed"] > 0 and not b["runtime"]["cache"]["enabled"]
+    assert st["peak_mb"] <= cache_mb
     assert [s["removed"] for s in a["search"]["visited"]] == [s["removed"] for s in b["search"]["visited"]]
     for sa, sb in zip([a["dense"]] + a["steps"], [b["dense"]] + b["steps"]):
         assert sa["removed"] == sb["removed"] and sa["acc"] == sb["acc"]
@@ -156,3 +161,21 @@ def test_cli_prune_bad_ratio_and_plots(tmp_path, capsys):
     t = _run(lm, tmp_path / "p", "tail")
     files = plot_trajectory(t, tmp_path / "p")
     assert all(f.is_file() and f.stat().st_size > 0 for f in files)
+
+
+def test_compare_summary(tmp_path):
+    """`prunelens compare`: chart, removed-layer table and a summary with CIs; random seeds pooled; IP gaps."""
+    from prunelens.cli import main
+    lm = tiny_lm("llama", num_layers=4)
+    _run(lm, tmp_path / "ip", "iterative")
+    _run(lm, tmp_path / "tail", "tail")
+    prune("tiny", "tiny", "random", tmp_path / "random", lm=lm, task_obj=Task(), ratio=0.5, seeds=[0, 1], n_boot=20,
+          plots=False, log=lambda *a: None)
+    assert main(["compare", str(tmp_path), "--out", str(tmp_path / "cmp")]) == 0
+    md = (tmp_path / "cmp" / "summary.md").read_text()
+    ip = read_json(tmp_path / "ip" / "trajectory.json")
+    last = ip["steps"][-1]
+    assert f"| iterative | 0.50 | {' '.join(map(str, last['removed']))} | {last['acc']:.3f} [" in md
+    assert "random (2 seeds)" in md and "iterative - tail" in md and "iterative - random" in md
+    assert (tmp_path / "cmp" / "compare_acc_dm_vs_ratio.png").stat().st_size > 0
+    assert main(["compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "c2")]) == 2

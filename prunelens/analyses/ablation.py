@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from ..analyze import measure
-from ..prune.surgery import keep_from_remove, pruned_view
+from ..model.surgery import keep_from_remove, pruned_view
 
 
 def ablation_configs(tp: int, num_layers: int, window=(-2, 1), pairs: bool = True) -> list[list[int]]:

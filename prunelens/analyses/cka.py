@@ -104,7 +104,7 @@ def kept_depths(keep: list[int]) -> list[int]:
 def cka_pruned_vs_dense(lm, samples, fmt: str, keep: list[int], *, debiased: bool = False, form: str = "auto",
                         include_bos: bool = False, batch_size: int = 8) -> dict:
     """CKA matrices [L'+1, L+1] between the pruned model (layers `keep`) and the dense one, for both signals."""
-    from ..prune.surgery import pruned_view
+    from ..model.surgery import pruned_view
     from .states import prompt_states
 
     dense = prompt_states(lm, samples, fmt, include_bos=include_bos, batch_size=batch_size)

@@ -10,7 +10,7 @@ import torch
 from ..analyze import measure
 from ..engine.capture import capture_residuals
 from ..engine.score import _batches, _left_pad
-from ..prune.surgery import keep_from_remove, pruned_view
+from ..model.surgery import keep_from_remove, pruned_view
 from . import trajectories as T
 from .states import prompt_ids
 

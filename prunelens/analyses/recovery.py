@@ -16,7 +16,7 @@ from torch import nn
 from ..analyze import measure
 from ..engine.encode import default_add_bos, encode, encode_pair
 from ..model import LoadedModel, find_anatomy
-from ..prune.surgery import apply_keep, keep_from_remove
+from ..model.surgery import apply_keep, keep_from_remove
 
 
 def training_items(lm, samples, fmt: str) -> list[tuple[list[int], list[int]]]:

@@ -48,7 +48,7 @@ def removal_from(remove=None, trajectory=None, ratio=None) -> list[int]:
 
 def run_cka(out, *, model="gemma-3-270m", task="arc_challenge", fmt="cloze", remove=None, trajectory=None,
             ratio=None, debiased=False, include_bos=False, accuracy=True, lm=None, task_kw=None, batch_size=8):
-    from ..prune.surgery import keep_from_remove
+    from ..model.surgery import keep_from_remove
     from .cka import cka_pruned_vs_dense
     from .controls import evaluate
     t0 = time.time()

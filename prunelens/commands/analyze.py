@@ -1,7 +1,7 @@
 """`prunelens analyze`: the decision lens on one model and task."""
 from __future__ import annotations
 
-from .common import _common_model, _common_task, add_bos_arg
+from .common import _common_model, _common_task, add_bos_arg, device_map_arg
 
 
 def cmd_analyze(a) -> int:
@@ -9,7 +9,7 @@ def cmd_analyze(a) -> int:
     res = analyze(a.model, a.task, a.format, a.out, split=a.split, data_dir=a.data_dir, limit=a.limit,
                   sample=a.sample, seed=a.seed, device=a.device, dtype=a.dtype, score_kind=a.score, margin=a.margin,
                   tau=a.tau, batch_size=a.batch_size, n_boot=a.n_boot, trust_remote_code=a.trust_remote_code,
-                  add_bos=add_bos_arg(a))
+                  add_bos=add_bos_arg(a), device_map=device_map_arg(a), offload_folder=a.offload_folder)
     tp = res["transition_point"]
     print(f"{res['task']} ({res['format']}, n={res['n_samples']}): acc={res['acc']:.3f} "
           f"[{res['acc_ci'][0]:.3f}, {res['acc_ci'][1]:.3f}]"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 
 def _common_model(p: argparse.ArgumentParser) -> None:
@@ -10,9 +11,24 @@ def _common_model(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--dtype", default="auto", help="auto (fp32 on CPU, bf16 on CUDA), float32, bfloat16, float16")
     p.add_argument("--trust-remote-code", action="store_true", help="run model code from the checkpoint (off)")
+    p.add_argument("--device-map", default=None,
+                   help="accelerate device_map for big models: auto, balanced, sequential, or a JSON object "
+                        "{module: device} (multi-GPU / CPU / disk offload)")
+    p.add_argument("--offload-folder", default=None, help="where layers mapped to \"disk\" are offloaded")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--add-bos", default="auto", choices=["auto", "yes", "no"],
                    help="start contexts with BOS: auto = as the tokenizer does (always for Gemma, as lm-eval)")
+
+
+def device_map_arg(a):
+    """--device-map as load_model takes it: None, a strategy name, or the parsed JSON mapping."""
+    dm = getattr(a, "device_map", None)
+    if dm and dm.strip().startswith("{"):
+        try:
+            return json.loads(dm)
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"--device-map is not valid JSON: {e}") from None
+    return dm
 
 
 def add_bos_arg(a) -> bool | None:

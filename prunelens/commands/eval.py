@@ -2,14 +2,11 @@
 model; writes DIR/results.json and DIR/samples_<task>.jsonl, prints lm-eval's Markdown table."""
 from __future__ import annotations
 
-import json
-
 
 def cmd_eval(a) -> int:
     from ..evaluate import markdown_table, run_eval
-    device_map = a.device_map
-    if device_map and device_map.strip().startswith("{"):
-        device_map = json.loads(device_map)
+    from .common import device_map_arg
+    device_map = device_map_arg(a)
     res = run_eval(a.model, a.tasks, a.out, split=a.split, data_dir=a.data_dir, limit=a.limit,
                    num_fewshot=a.num_fewshot, fewshot_seed=a.fewshot_seed, fewshot_split=a.fewshot_split,
                    remove=a.remove, trajectory=a.trajectory, step=a.step, device=a.device, dtype=a.dtype,
@@ -40,8 +37,5 @@ def register(sub) -> None:
     p.add_argument("--remove", default=None, help="evaluate a pruned view without these layers, e.g. 3,7")
     p.add_argument("--trajectory", default=None, help="a prune output folder (trajectory.json); use with --step")
     p.add_argument("--step", type=int, default=None)
-    p.add_argument("--device-map", default=None,
-                   help="accelerate device_map: auto, balanced, sequential, or a JSON object {module: device}")
-    p.add_argument("--offload-folder", default=None, help="where layers mapped to \"disk\" are offloaded")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_eval)

@@ -5,7 +5,7 @@ from __future__ import annotations
 def cmd_export(a) -> int:
     from ..model import load_model
     from ..prune.export import export_pruned, step_of
-    from ..prune.surgery import keep_from_remove
+    from ..model.surgery import keep_from_remove
     if (a.remove is None) == (a.trajectory is None):
         raise ValueError("give exactly one of --remove and --trajectory")
     if a.trajectory is not None:

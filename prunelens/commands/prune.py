@@ -1,13 +1,10 @@
 """`prunelens prune`: a pruning trajectory, each step re-measured with the decision lens."""
 from __future__ import annotations
 
-from .common import _common_model, _common_task
+from .common import _common_model, _common_task, add_bos_arg, device_map_arg
 
 METHOD_NAMES = ["iterative", "shortgpt", "angular", "sleb", "ppl", "taylor", "laco", "mka", "tail", "random",
                 "transition-aware"]
-
-
-BOS = {"auto": None, "yes": True, "no": False}
 
 
 def cmd_prune(a) -> int:
@@ -19,7 +16,8 @@ def cmd_prune(a) -> int:
                   heuristic=a.heuristic, laco_c=a.laco_c, laco_i=a.laco_i, laco_t=a.laco_t, laco_lo=a.laco_lo,
                   mka_lambda=a.mka_lambda, score_kind=a.score, margin=a.margin, tau=a.tau, n_boot=a.n_boot,
                   batch_size=a.batch_size, cache_mb=a.cache_mb, naive=a.naive, device=a.device, dtype=a.dtype,
-                  cache_dir=a.cache_dir, add_bos=BOS[getattr(a, "add_bos", "auto")])
+                  cache_dir=a.cache_dir, add_bos=add_bos_arg(a), device_map=device_map_arg(a),
+                  offload_folder=a.offload_folder, trust_remote_code=a.trust_remote_code)
     for t in trajs:
         d = t["dense"]
         print(f"{t['params']['method']} on {t['task']}: dense acc={d['acc']:.3f} TP={d['transition_point']} "

@@ -6,7 +6,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from ..prune.surgery import pruned_view
+from ..model.surgery import pruned_view
 from .fewshot import DEFAULT_SEED
 from .run import evaluate, prepare_task
 from .schema import markdown_table, results_dict, write_outputs

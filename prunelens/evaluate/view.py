@@ -2,7 +2,7 @@
 prune` trajectory (its `removed` layers and any LaCo/MKA merged blocks, read with `prune.export.step_of`)."""
 from __future__ import annotations
 
-from ..prune.surgery import keep_from_remove
+from ..model.surgery import keep_from_remove
 
 
 def parse_ids(text) -> list[int]:

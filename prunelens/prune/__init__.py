@@ -1,4 +1,4 @@
-from .surgery import apply_keep, check_keep, keep_from_remove, pruned_view
+from ..model.surgery import apply_keep, check_keep, keep_from_remove, pruned_view
 
 __all__ = ["apply_keep", "check_keep", "keep_from_remove", "pruned_view", "prune", "export_pruned", "METHODS"]
 

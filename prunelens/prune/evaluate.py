@@ -1,7 +1,10 @@
 """Re-measure a pruned state with the decision lens, reusing every depth whose prefix of blocks is unchanged.
 
 Depth d of a pruned model depends only on its first d kept blocks, so option scores [N, K] at depth d are cached
-under that prefix (cache.py) and only deeper depths are scored again (`score(..., depths=missing)`).
+under that prefix (cache.py) and only deeper depths are scored again (`score(..., depths=missing)`). In cloze
+format the scoring forward also starts at the deepest cached residual at or before the first missing depth, not at
+the embeddings (engine.score.Resume); residuals of the new depths are kept for the next step, within the cache's
+byte bound.
 """
 from __future__ import annotations
 
@@ -9,10 +12,10 @@ import math
 
 import numpy as np
 
-from ..engine.score import score
+from ..engine.score import Resume, score
 from ..metrics import depth_summary, phases, predictions, transition_point
 from .cache import prefix_keys
-from .surgery import pruned_view
+from ..model.surgery import pruned_view
 
 
 def keep_of(removed, L: int) -> list[int]:
@@ -27,13 +30,50 @@ def option_scores(ctx, keep, merges) -> np.ndarray:
     missing = [d for d, r in enumerate(rows) if r is None]
     if missing:
         mods = ctx.bank.modules({i: r for i, r in merges.items() if i in keep})
+        kw = {}
+        if ctx.fmt == "cloze" and ctx.cache.enabled:
+            start, states = 0, None
+            for p in range(min(missing[0], len(keep) - 1), 0, -1):     # at least one block must run
+                states = ctx.cache.get_state(("eval-h", keys[p]), count=False)
+                if states is not None:
+                    start = p
+                    ctx.cache.hits += 1
+                    ctx.cache.resumed += 1
+                    break
+            saver = _DepthSaver(ctx.cache.max_bytes)
+            kw["resume"] = Resume(start, states.__getitem__ if states is not None else None,
+                                  range(start + 1, len(keep) + 1), saver.put)
         with pruned_view(ctx.lm, keep, mods):
             sc = score(ctx.lm, ctx.samples, ctx.fmt, depths=missing, batch_size=ctx.batch_size, progress=False,
-                       add_bos=ctx.add_bos)
+                       add_bos=ctx.add_bos, **kw)
+        if kw:
+            # Deepest first, so that under the LRU bound the shallow prefixes (shared by more later states) stay.
+            for d in sorted(saver.saved, reverse=True):
+                ctx.cache.put_state(("eval-h", keys[d]), saver.saved[d])
         for j, d in enumerate(missing):
             rows[d] = sc.scores[:, j].copy()
             ctx.cache.put(("eval", keys[d]), rows[d])
     return np.stack(rows, axis=1)
+
+
+class _DepthSaver:
+    """Collects {depth: {call: residual}} during one scoring pass within `max_bytes`: when full, the deepest depth
+    is dropped whole (a depth missing any call is useless), so what is kept is always the shallowest."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.nbytes = max_bytes, 0
+        self.saved: dict[int, dict[int, object]] = {}
+        self.dropped: set[int] = set()
+
+    def put(self, depth: int, call: int, h) -> None:
+        if depth in self.dropped:
+            return
+        self.saved.setdefault(depth, {})[call] = h
+        self.nbytes += h.numel() * h.element_size()
+        while self.nbytes > self.max_bytes and self.saved:
+            d = max(self.saved)
+            self.nbytes -= sum(t.numel() * t.element_size() for t in self.saved.pop(d).values())
+            self.dropped.add(d)
 
 
 def summarize(ctx, raw: np.ndarray) -> dict:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..results import read_json, write_json
 from .merge import BlockBank
-from .surgery import keep_from_remove, pruned_view
+from ..model.surgery import keep_from_remove, pruned_view
 
 
 def step_of(trajectory: str | Path, step: int) -> tuple[list[int], dict]:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from ..engine.capture import _hidden_of, capture_residuals
 from ..engine.lens import Lens
 from .cache import PrefixCache, prefix_keys
-from .surgery import pruned_view
+from ..model.surgery import pruned_view
 
 
 def _input_of(args, kwargs):

@@ -185,7 +185,7 @@ def _linear_cka(a: torch.Tensor, b: torch.Tensor) -> float:
 @torch.no_grad()
 def _pooled_outputs(ctx, keep, merges) -> list[torch.Tensor]:
     """Per kept block, its output mean-pooled over each prompt's real tokens: list of [Ncalib, d]."""
-    from .surgery import pruned_view
+    from ..model.surgery import pruned_view
     feats = [[] for _ in keep]
     with pruned_view(ctx.lm, keep, ctx.bank.modules(merges)):
         for ids, mask, pos in ctx.calib.batches:

@@ -3,7 +3,6 @@ chart, random seeds as mean with a band), DM-by-depth for chosen ratios with the
 across steps, and the removed-layer table (CSV + Markdown)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -122,19 +121,3 @@ def plot_trajectory(t: dict, out: Path) -> list[Path]:
     out = Path(out)
     return [plot_vs_ratio([t], out / "acc_dm_vs_ratio.png"), plot_dm_depth(t, out / "dm_by_depth.png"),
             plot_of_kl(t, out / "of_kl.png"), *removed_table([t], out)]
-
-
-def compare(paths: list[str], out: str) -> list[Path]:
-    """`python -m prunelens.prune.plots OUT DIR_OR_JSON...`: one chart and one table over several trajectories."""
-    trajs = []
-    for p in paths:
-        p = Path(p)
-        files = [p] if p.suffix == ".json" else sorted(p.rglob("trajectory.json"))
-        trajs += [read_json(f) for f in files]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return [plot_vs_ratio(trajs, out / "compare_acc_dm_vs_ratio.png"), *removed_table(trajs, out, "compare_removed")]
-
-
-if __name__ == "__main__":
-    print(compare(sys.argv[2:], sys.argv[1]))

@@ -47,7 +47,8 @@ def prune(model: str, task: str, method: str, out: str | Path, *, ratio: float |
           score_kind: str = "raw", margin: str = "logit", tau: float = 0.0, n_boot: int = 1000,
           batch_size: int = 16, cache_mb: float = 512, naive: bool = False, device="auto", dtype="auto",
           add_bos=None, lm=None, task_obj=None, on_state=None, log=print, plots: bool = True,
-          cache_dir: str | None = None) -> list[dict]:
+          cache_dir: str | None = None, device_map=None, offload_folder=None,
+          trust_remote_code: bool = False) -> list[dict]:
     """Returns one trajectory dict per seed (random uses every seed in `seeds`, other methods the first).
 
     cache_dir: share the small exact caches (per-depth scores, BI, NLL) between runs on the same model, samples,
@@ -67,7 +68,8 @@ def prune(model: str, task: str, method: str, out: str | Path, *, ratio: float |
         L = _num_layers(resolve_model_path(model, log=log))
         if L is not None:
             n_to_remove(L, ratio, steps)           # fail on "remove every layer" before loading weights
-        lm = load_model(model, device=device, dtype=dtype, log=log)
+        lm = load_model(model, device=device, dtype=dtype, device_map=device_map, offload_folder=offload_folder,
+                        trust_remote_code=trust_remote_code, log=log)
     L = lm.anatomy.num_layers
     n_remove = n_to_remove(L, ratio, steps)
     add_bos = resolve_add_bos(lm, add_bos)

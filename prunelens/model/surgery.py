@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from torch import nn
 
-from ..model.anatomy import _text_config
+from .anatomy import _text_config
 
 _PER_LAYER_CONFIG_LISTS = ("layer_types",)
 
