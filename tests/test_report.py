@@ -74,3 +74,28 @@ def test_findings_follow_the_numbers(runs):
     n["phase_sensitivity"][0]["silent_drop"] = 0.0
     assert noise_asymmetry(Rs).status == FAILS
     assert names
+
+
+def test_controls_from_prune_trajectories():
+    """IP vs random (seeds pooled) and IP vs one-shot ShortGPT come from `prunelens prune` trajectories of the same
+    model/task/samples/score; the verdict follows the numbers and the evidence counts the comparisons."""
+    from prunelens.report.findings import beats_random, ip_vs_oneshot, transition_exists
+
+    def traj(method, accs, seed=None):
+        p = {"method": method, "format": "cloze", "score": "norm", "margin": "logit", "skip": method == "iterative"}
+        if seed is not None:
+            p["seed_prune"] = seed
+        return {"model": "m", "task": "t", "n_samples": 64, "num_layers": 4, "params": p,
+                "dense": {"acc": 0.6, "transition_point": 3, "removed": []},
+                "steps": [{"removed": list(range(i + 1)), "ratio": (i + 1) / 4, "acc": a} for i, a in enumerate(accs)]}
+
+    R = {"controls": [], "analysis": [], "trajectory": [
+        traj("iterative", [0.6, 0.5]), traj("shortgpt", [0.55, 0.5]),
+        traj("random", [0.5, 0.3], 0), traj("random", [0.4, 0.5], 1)]}
+    f = beats_random(R)
+    assert f.status == HOLDS and f.evidence.startswith("2 of 2 comparisons hold")
+    assert "random 0.450 (seeds 0.400-0.500)" in f.evidence
+    assert ip_vs_oneshot(R).status == HOLDS
+    R["trajectory"][1]["steps"][1]["acc"] = 0.51
+    assert ip_vs_oneshot(R).status == FAILS
+    assert "TP=3 (0.75 of depth)" in transition_exists(R).evidence and transition_exists(R).status == HOLDS

@@ -23,8 +23,25 @@ def _name(r: dict) -> str:
     return f"{Path(str(r.get('model', '?'))).name}/{r.get('task', '?')}"
 
 
+def _tally(oks: list[bool]) -> str:
+    return f"{sum(oks)} of {len(oks)} comparisons hold: " if oks else ""
+
+
 def _verdict(oks: list[bool]) -> str:
     return NODATA if not oks else HOLDS if all(oks) else FAILS
+
+
+def _dense_of_trajectories(R) -> list[tuple[str, dict, int]]:
+    """One dense measurement per (model, task, samples, score) among the trajectories: (label, dense, L)."""
+    out, seen = [], set()
+    for t in R["trajectory"]:
+        p, d = t.get("params", {}), T.dense(t)
+        key = (t.get("model"), t.get("task"), t.get("n_samples"), p.get("format"), p.get("score"), p.get("margin"))
+        if d and key not in seen:
+            seen.add(key)
+            out.append((f"{_name(t)} (trajectory dense, {p.get('format')}, score {p.get('score')}, "
+                        f"n={t.get('n_samples')})", d, T.num_layers(t)))
+    return out
 
 
 def transition_exists(R) -> Finding:
@@ -33,6 +50,10 @@ def transition_exists(R) -> Finding:
         tp, L = a.get("transition_point"), a.get("num_layers")
         oks.append(tp is not None and 0 < tp < L)
         ev.append(f"{_name(a)}: TP={tp}" + (f" ({tp / L:.2f} of depth)" if tp is not None else " (Silent throughout)"))
+    for name, d, L in _dense_of_trajectories(R):
+        tp = d.get("transition_point")
+        oks.append(tp is not None and 0 < tp < L)
+        ev.append(f"{name}: TP={tp}" + (f" ({tp / L:.2f} of depth)" if tp is not None else " (Silent throughout)"))
     return Finding("A sustained Transition Point splits the depth into a Silent and a Decisive phase "
                    "(0 < TP < L, DM > 0 from TP on).", _verdict(oks), "; ".join(ev) or "no analysis.json")
 
@@ -157,8 +178,39 @@ def recovery_bounded(R) -> Finding:
                    "stays below the dense accuracy.", _verdict(oks), "; ".join(ev) or "no recovery.json")
 
 
+def _trajectory_groups(R) -> list[dict]:
+    """Trajectories that measure the same thing (model, task, samples, format, score), by method label; random
+    seeds pooled. Each group: {"name", "ip": traj|None, "shortgpt": traj|None, "random": [traj]}."""
+    groups: dict[tuple, dict] = {}
+    for t in R["trajectory"]:
+        p = t.get("params", {})
+        key = (t.get("model"), t.get("task"), t.get("n_samples"), p.get("format"), p.get("score"), p.get("margin"))
+        g = groups.setdefault(key, {"name": f"{_name(t)} (n={t.get('n_samples')})", "ip": None, "shortgpt": None,
+                                    "random": []})
+        m = p.get("method")
+        if m == "iterative":
+            g["ip"] = t
+        elif m in ("shortgpt", "random"):
+            g["random"].append(t) if m == "random" else g.__setitem__("shortgpt", t)
+    return list(groups.values())
+
+
+def _acc_by_count(t) -> dict[int, float]:
+    return {len(s.get("removed", [])): T.final_acc(s) for s in T.steps(t) if s.get("removed")}
+
+
 def beats_random(R) -> Finding:
     ev, oks = [], []
+    for g in _trajectory_groups(R):
+        if g["ip"] is None or not g["random"]:
+            continue
+        ip, rnd = _acc_by_count(g["ip"]), [_acc_by_count(t) for t in g["random"]]
+        for k in sorted(ip):
+            accs = [r[k] for r in rnd if k in r]
+            if accs:
+                oks.append(ip[k] >= float(np.mean(accs)))
+                ev.append(f"{g['name']} {k} removed: {T.method(g['ip'])} {ip[k]:.3f} vs random "
+                          f"{np.mean(accs):.3f} (seeds {min(accs):.3f}-{max(accs):.3f})")
     for c in R["controls"]:
         m = c["methods"]
         name = "ip" if "ip" in m else "shortgpt_oneshot"
@@ -171,11 +223,19 @@ def beats_random(R) -> Finding:
             ev.append(f"{_name(c)} ratio {s['ratio']:.2f}: {name} {s['acc']:.3f} vs random "
                       f"{r['acc']:.3f}±{r['acc_std']:.3f} ({len(r['seeds'])} seeds)")
     return Finding("BI-guided pruning keeps at least the accuracy of random pruning at equal layer count "
-                   "(referee's control).", _verdict(oks), "; ".join(ev) or "no controls.json")
+                   "(referee's control).", _verdict(oks), _tally(oks) + "; ".join(ev) or
+                   "needs an IP trajectory beside random ones, or controls.json")
 
 
 def ip_vs_oneshot(R) -> Finding:
     ev, oks = [], []
+    for g in _trajectory_groups(R):
+        if g["ip"] is None or g["shortgpt"] is None:
+            continue
+        ip, one = _acc_by_count(g["ip"]), _acc_by_count(g["shortgpt"])
+        for k in sorted(set(ip) & set(one)):
+            oks.append(ip[k] >= one[k])
+            ev.append(f"{g['name']} {k} removed: {T.method(g['ip'])} {ip[k]:.3f} vs one-shot {one[k]:.3f}")
     for c in R["controls"]:
         m = c["methods"]
         if "ip" not in m:
@@ -187,7 +247,8 @@ def ip_vs_oneshot(R) -> Finding:
                 oks.append(s["acc"] >= o["acc"])
                 ev.append(f"ratio {s['ratio']:.2f}: IP {s['acc']:.3f} vs one-shot {o['acc']:.3f}")
     return Finding("Iterative pruning (BI recomputed each step) is at least as good as one-shot ShortGPT at "
-                   "equal ratio.", _verdict(oks), "; ".join(ev) or "needs controls.json run beside an IP trajectory")
+                   "equal ratio.", _verdict(oks), _tally(oks) + "; ".join(ev) or "needs an IP trajectory beside a shortgpt "
+                   "trajectory or controls.json")
 
 
 CHECKS = [transition_exists, of_matches_labels, sudden_collapse, cka_conflict, noise_asymmetry,
