@@ -15,6 +15,21 @@ def _hidden_of(x):
     return x[0] if isinstance(x, (tuple, list)) else x
 
 
+def _input_of(args, kwargs):
+    """The residual a decoder layer receives (keyword or first positional argument)."""
+    return kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+
+
+def inject_input(get):
+    """A forward pre-hook (with_kwargs=True) that replaces a layer's input residual by get()."""
+    def hook(_mod, args, kwargs):
+        h0 = get()
+        if "hidden_states" in kwargs:
+            return args, {**kwargs, "hidden_states": h0}
+        return (h0, *args[1:]), kwargs
+    return hook
+
+
 class ResidualCapture:
     """Collects per-depth states gathered at `positions` [B, P] (indices into the sequence of this forward)."""
 
@@ -44,7 +59,7 @@ def capture_residuals(anatomy, positions: torch.Tensor, depths=None):
     handles = []
 
     def pre_hook(_mod, args, kwargs):
-        cap._take(kwargs["hidden_states"] if "hidden_states" in kwargs else args[0])
+        cap._take(_input_of(args, kwargs))
 
     def post_hook(_mod, _args, out):
         cap._take(_hidden_of(out))

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from ..tasks.base import MCSample, TaskError
 from ..model.surgery import pruned_view
-from .capture import _hidden_of, capture_residuals
+from .capture import _hidden_of, _input_of, capture_residuals, inject_input
 from .encode import default_add_bos, encode, encode_pair, letter_token_ids
 from .lens import Lens
 
@@ -59,7 +59,7 @@ class Resume:
 
 
 @contextmanager
-def _trunk(lm, resume: Resume | None, call: int, positions: torch.Tensor, depths: list[int]):
+def _trunk(lm, resume: Resume | None, call: tuple[int, int], positions: torch.Tensor, depths: list[int]):
     """Capture `depths` (absolute) at `positions` during one trunk forward, run from `resume.start` if given."""
     start = resume.start if resume else 0
     save = [d for d in (resume.save if resume else ()) if d >= start and not (d == start and start > 0)]
@@ -67,15 +67,9 @@ def _trunk(lm, resume: Resume | None, call: int, positions: torch.Tensor, depths
         layers = list(lm.anatomy.layers)
         handles = []
 
-        def inject(_m, args, kwargs):
-            h0 = resume.fetch(call)
-            if "hidden_states" in kwargs:
-                return args, {**kwargs, "hidden_states": h0}
-            return (h0, *args[1:]), kwargs
-
         def saver(d):
             def hook(_m, *a):
-                h = (a[1]["hidden_states"] if "hidden_states" in a[1] else a[0][0]) if d == 0 else _hidden_of(a[-1])
+                h = _input_of(*a) if d == 0 else _hidden_of(a[-1])
                 resume.put(d, call, h.detach().clone())
             return hook
 
@@ -83,7 +77,8 @@ def _trunk(lm, resume: Resume | None, call: int, positions: torch.Tensor, depths
             # The injection hook is registered first: pre-hooks chain, so capture at depth `start` sees the stored
             # residual, not the embeddings.
             if start:
-                handles.append(layers[0].register_forward_pre_hook(inject, with_kwargs=True))
+                handles.append(layers[0].register_forward_pre_hook(inject_input(lambda: resume.fetch(call)),
+                                                                   with_kwargs=True))
             for d in save:
                 handles.append(layers[0].register_forward_pre_hook(saver(d), with_kwargs=True) if d == 0
                                else layers[d - start - 1].register_forward_hook(saver(d)))

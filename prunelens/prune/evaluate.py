@@ -14,7 +14,7 @@ import numpy as np
 
 from ..engine.score import Resume, score
 from ..metrics import depth_summary, phases, predictions, transition_point
-from .cache import prefix_keys
+from .cache import _nbytes, prefix_keys
 from ..model.surgery import pruned_view
 
 
@@ -69,10 +69,10 @@ class _DepthSaver:
         if depth in self.dropped:
             return
         self.saved.setdefault(depth, {})[call] = h
-        self.nbytes += h.numel() * h.element_size()
+        self.nbytes += _nbytes(h)
         while self.nbytes > self.max_bytes and self.saved:
             d = max(self.saved)
-            self.nbytes -= sum(t.numel() * t.element_size() for t in self.saved.pop(d).values())
+            self.nbytes -= _nbytes(self.saved.pop(d))
             self.dropped.add(d)
 
 

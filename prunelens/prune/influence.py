@@ -10,14 +10,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..engine.capture import _hidden_of, capture_residuals
+from ..engine.capture import _hidden_of, _input_of, capture_residuals, inject_input
 from ..engine.lens import Lens
 from .cache import PrefixCache, prefix_keys
 from ..model.surgery import pruned_view
-
-
-def _input_of(args, kwargs):
-    return kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
 
 
 @torch.no_grad()
@@ -45,11 +41,6 @@ def forward_from_prefix(lm, cache: PrefixCache, calib, keep, merges, modules) ->
             layers = list(lm.anatomy.layers)
             handles, xin = [], {}
 
-            def inject(_mod, args, kwargs):
-                if "hidden_states" in kwargs:
-                    return args, {**kwargs, "hidden_states": h0}
-                return (h0, *args[1:]), kwargs
-
             def pre(p):
                 def hook(_mod, args, kwargs):
                     xin[p] = _input_of(args, kwargs)
@@ -67,7 +58,7 @@ def forward_from_prefix(lm, cache: PrefixCache, calib, keep, merges, modules) ->
 
             try:
                 if h0 is not None:
-                    handles.append(layers[0].register_forward_pre_hook(inject, with_kwargs=True))
+                    handles.append(layers[0].register_forward_pre_hook(inject_input(lambda: h0), with_kwargs=True))
                 else:
                     handles.append(layers[0].register_forward_pre_hook(
                         lambda _m, a, k: cache.put_state((b, keys[0]), _input_of(a, k).detach().clone()),

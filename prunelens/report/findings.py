@@ -31,12 +31,17 @@ def _verdict(oks: list[bool]) -> str:
     return NODATA if not oks else HOLDS if all(oks) else FAILS
 
 
+def _measure_key(t: dict) -> tuple:
+    """Trajectories with equal keys measured the same thing (model, task, samples, format, score, margin)."""
+    p = t.get("params", {})
+    return (t.get("model"), t.get("task"), t.get("n_samples"), p.get("format"), p.get("score"), p.get("margin"))
+
+
 def _dense_of_trajectories(R) -> list[tuple[str, dict, int]]:
     """One dense measurement per (model, task, samples, score) among the trajectories: (label, dense, L)."""
     out, seen = [], set()
     for t in R["trajectory"]:
-        p, d = t.get("params", {}), T.dense(t)
-        key = (t.get("model"), t.get("task"), t.get("n_samples"), p.get("format"), p.get("score"), p.get("margin"))
+        p, d, key = t.get("params", {}), T.dense(t), _measure_key(t)
         if d and key not in seen:
             seen.add(key)
             out.append((f"{_name(t)} (trajectory dense, {p.get('format')}, score {p.get('score')}, "
@@ -184,8 +189,7 @@ def _trajectory_groups(R) -> list[dict]:
     groups: dict[tuple, dict] = {}
     for t in R["trajectory"]:
         p = t.get("params", {})
-        key = (t.get("model"), t.get("task"), t.get("n_samples"), p.get("format"), p.get("score"), p.get("margin"))
-        g = groups.setdefault(key, {"name": f"{_name(t)} (n={t.get('n_samples')})", "ip": None, "shortgpt": None,
+        g = groups.setdefault(_measure_key(t), {"name": f"{_name(t)} (n={t.get('n_samples')})", "ip": None, "shortgpt": None,
                                     "random": []})
         m = p.get("method")
         if m == "iterative":
