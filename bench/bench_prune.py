@@ -7,6 +7,8 @@ Paths (--paths, comma-separated):
   hidden states (the last block's raw output from a hook, since HF's last entry is normed), and the decision lens
   from one forward per (question, option) on context+continuation with `output_hidden_states`, the exact
   full-vocabulary log-softmax taken at the continuation positions of every depth.
+- naive-stacked: the same per-option forwards, but the lens takes every depth's continuation rows in one call, so
+  the unembedding matrix is read once per forward instead of once per depth: a stronger naive reference.
 - noreuse: prunelens' own scoring engine (shared contexts, stacked projection) with the prefix cache off, i.e.
   what the prefix cache alone buys.
 - cache: prunelens as shipped (prefix cache: scores of unchanged depths reused, forwards resumed at the cut).
@@ -20,12 +22,13 @@ import shlex
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def naive_score(lm, samples, fmt, depths=None, **_):
+def naive_score(lm, samples, fmt, depths=None, stacked=False, **_):
     """Per-depth cloze scores from per-option forwards with output_hidden_states (no shared context, no reuse)."""
     import numpy as np
     import torch
@@ -56,6 +59,11 @@ def naive_score(lm, samples, fmt, depths=None, **_):
                 hs = list(hs[:L]) + [last["y"]]             # HF's last entry is normed: use the raw block output
                 pos = torch.arange(len(ctx) - 1, len(ctx) + len(cont) - 1)
                 tgt = torch.tensor(cont)[:, None]
+                if stacked:                                 # one unembedding pass for all depths
+                    rows = torch.cat([hs[d][0, pos] for d in depths])
+                    lp, _ = lens.token_logprobs(rows, tgt.repeat(len(depths), 1))
+                    out[i, :, k] = lp.double().view(len(depths), -1).sum(1).cpu().numpy()
+                    continue
                 for j, d in enumerate(depths):
                     lp, _ = lens.token_logprobs(hs[d][0, pos], tgt)
                     out[i, j, k] = lp.double().sum().item()
@@ -74,12 +82,12 @@ def main(argv=None) -> int:
     g.add_argument("--ratio", type=float, default=None)
     g.add_argument("--steps", type=int, default=None)
     ap.add_argument("--cache-mb", type=float, default=512)
-    ap.add_argument("--paths", default="naive,cache", help="comma-separated: naive, noreuse, cache")
+    ap.add_argument("--paths", default="naive,cache", help="comma-separated: naive, naive-stacked, noreuse, cache")
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args(argv)
     paths = [p.strip() for p in a.paths.split(",")]
-    if "cache" not in paths or any(p not in ("naive", "noreuse", "cache") for p in paths):
-        raise SystemExit("--paths: a comma-separated subset of naive,noreuse,cache that includes cache")
+    if "cache" not in paths or any(p not in ("naive", "naive-stacked", "noreuse", "cache") for p in paths):
+        raise SystemExit("--paths: a comma-separated subset of naive,naive-stacked,noreuse,cache that includes cache")
     ratio = a.ratio if a.ratio is not None or a.steps is not None else 0.5
 
     import prunelens.prune.evaluate as ev
@@ -92,7 +100,8 @@ def main(argv=None) -> int:
     fast_score = ev.score
     for name in paths:
         out = Path(tempfile.mkdtemp(prefix="bench_prune_"))
-        ev.score = naive_score if name == "naive" else fast_score
+        ev.score = (naive_score if name == "naive" else partial(naive_score, stacked=True)
+                    if name == "naive-stacked" else fast_score)
         t = time.time()
         try:
             runs[name] = (prune(a.model, a.task, "iterative", out, ratio=ratio, steps=a.steps, fmt=a.format, lm=lm,

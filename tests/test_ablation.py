@@ -30,3 +30,44 @@ def test_equals_direct_pruned_measure():
             assert row["tasks"][name]["dm_final"] == pytest.approx(m.summary["dm_final"], abs=1e-9)
         assert row["avg_acc"] == pytest.approx(sum(row["tasks"][n]["acc"] for n in tasks) / 2)
     assert set(res["task_tp"]) == {"a", "b"}
+
+
+def test_cli_score_and_margin_reach_the_ablation_and_guard_dense_from(tmp_path, capsys):
+    """`ablate --score norm --margin prob` measures every row the way `analyze` did; a dense run measured another
+    way (score, or other samples) is refused by --dense-from instead of silently mixing numbers."""
+    import json
+
+    from helpers import write_tiny_qa
+    from prunelens.cli import main
+    from prunelens.model import load_model
+    from prunelens.tasks import load_task
+    from tiny import save_model
+
+    ckpt = save_model("qwen3", tmp_path / "m")
+    spec = write_tiny_qa(tmp_path / "qa.jsonl", 10)
+    how = ["--score", "norm", "--margin", "prob"]
+    common = ["--model", str(ckpt), "--device", "cpu"]
+    assert main(["analyze", *common, "--task", str(spec), "--out", str(tmp_path / "dense" / "qa"), *how,
+                 "--n-boot", "50"]) == 0
+    out = tmp_path / "abl"
+    assert main(["ablate", *common, "--tasks", str(spec), "--tp", "2", "--window=-1,0", *how,
+                 "--dense-from", str(tmp_path / "dense"), "--out", str(out)]) == 0
+    res = json.loads((out / "ablation.json").read_text())
+    dense = json.loads((tmp_path / "dense" / "qa" / "analysis.json").read_text())
+    assert res["score_kind"] == "norm" and res["margin"] == "prob"
+    assert res["rows"][0]["tasks"]["qa"]["acc"] == dense["acc_norm"]
+    lm = load_model(str(ckpt), device="cpu")
+    S = load_task(str(spec)).samples
+    for row in res["rows"][1:]:
+        with pruned_view(lm, keep_from_remove(row["removed"], lm.anatomy.num_layers)):
+            m = measure(lm, S, "cloze", score_kind="norm", margin="prob", n_boot=50, progress=False)
+        assert row["tasks"]["qa"]["acc"] == pytest.approx(m.summary["acc_norm"], abs=1e-12)
+        assert row["tasks"]["qa"]["dm_final"] == pytest.approx(m.summary["dm_final"], abs=1e-6)
+    capsys.readouterr()
+    rc = main(["ablate", *common, "--tasks", str(spec), "--tp", "2", "--dense-from", str(tmp_path / "dense"),
+               "--out", str(tmp_path / "abl_raw")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "norm" in err and "raw" in err and not (tmp_path / "abl_raw").exists()
+    rc = main(["ablate", *common, "--tasks", str(spec), "--tp", "2", *how, "--sample", "8",
+               "--dense-from", str(tmp_path / "dense"), "--out", str(tmp_path / "abl_sub")])
+    assert rc == 2 and "10" in capsys.readouterr().err

@@ -21,6 +21,11 @@ def test_zero_alpha_is_clean_and_large_alpha_changes():
     assert not np.allclose(dm[1, :, 0], dm[1, :, 1])                 # different seeds, different draws
     assert res["dm_std"].shape == (2, 3)
     assert len(phase_sensitivity(res)) == 2
+    # The measurement the caller chose (score, margin) is the one every cell uses.
+    res = noise_grid(lm, S, "cloze", alphas=(0.0,), depths=[0], seeds=(0,), tp=2, score_kind="norm", margin="prob")
+    clean = measure(lm, S, "cloze", depths=[L], n_boot=1, progress=False, score_kind="norm", margin="prob").summary
+    assert res["dm"][0][0][0] == clean["dm_final"] and res["acc"][0][0][0] == clean["acc_norm"]
+    assert (res["score_kind"], res["margin"]) == ("norm", "prob")
 
 
 def test_noise_lands_on_the_chosen_depth_only():

@@ -41,13 +41,13 @@ def _row(m) -> dict:
 
 
 def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None = None, window=(-2, 1),
-                        pairs: bool = True, score_kind: str = "raw", n_boot: int = 1000, seed: int = 0,
+                        pairs: bool = True, score_kind: str = "raw", margin: str = "logit", n_boot: int = 1000, seed: int = 0,
                         batch_size: int = 16, progress: bool = False, dense: dict | None = None) -> dict:
     """tasks: {name: [MCSample]}. Dense runs are full-depth (per-task TP); ablated runs score the final depth only.
     dense: optional {name: analysis.json dict} of the same samples, to reuse a finished `analyze` run."""
     t0 = time.time()
     L = lm.anatomy.num_layers
-    kw = dict(score_kind=score_kind, n_boot=n_boot, seed=seed, batch_size=batch_size, progress=progress)
+    kw = dict(score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed, batch_size=batch_size, progress=progress)
     if dense is None:
         # With a given TP only the final depth is needed: the full-depth lens costs ~L times more on a CPU.
         dd = {} if tp is None else {"depths": [L]}
@@ -69,7 +69,7 @@ def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None =
                      "avg_acc": float(np.mean([r["acc"] for r in res.values()])),
                      "avg_dm": float(np.mean([r["dm_final"] for r in res.values()]))})
     return {"tp": ref, "tp_source": "given" if tp is not None else "median of task TPs", "task_tp": task_tp,
-            "num_layers": L, "window": list(window), "tasks": list(tasks), "rows": rows,
+            "num_layers": L, "window": list(window), "score_kind": score_kind, "margin": margin, "tasks": list(tasks), "rows": rows,
             "dense_dm_by_depth": {n: [r["dm_mean"] for r in d["depths"]] for n, d in dense.items()
                                   if len(d["depths"]) == L + 1},
             "seconds": round(time.time() - t0, 1)}

@@ -35,12 +35,13 @@ def block_influence(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> np.
     return (1 - tot / cnt).cpu().numpy()
 
 
-def evaluate(lm, samples, fmt, remove, *, n_boot=1000, seed=0, batch_size=16, score_kind="raw") -> dict:
+def evaluate(lm, samples, fmt, remove, *, n_boot=1000, seed=0, batch_size=16, score_kind="raw",
+             margin="logit") -> dict:
     """Final-depth accuracy and DM (with bootstrap CIs) of the model without layers `remove`."""
     keep = keep_from_remove(remove, lm.anatomy.num_layers)
     with pruned_view(lm, keep):
         s = measure(lm, samples, fmt, depths=[len(keep)], n_boot=n_boot, seed=seed, batch_size=batch_size,
-                    score_kind=score_kind, progress=False).summary
+                    score_kind=score_kind, margin=margin, progress=False).summary
     return {"removed": sorted(remove), "acc": s["acc"], "acc_ci": s["acc_ci"], "dm_final": s["dm_final"],
             "dm_final_ci": s["dm_final_ci"]}
 
@@ -54,14 +55,14 @@ def random_removal(num_layers: int, k: int, seed: int, region: list[int] | None 
 
 def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory: dict | None = None,
                  seeds=(0, 1, 2), bi_samples=None, n_boot: int = 1000, batch_size: int = 16,
-                 score_kind: str = "raw") -> dict:
+                 score_kind: str = "raw", margin: str = "logit") -> dict:
     """At each layer count k (from the IP trajectory, or `counts`): one-shot ShortGPT and random pruning over seeds.
 
     Returns {"counts", "num_layers", "bi", "methods": {name: {"steps": [{removed, ratio, acc, acc_ci, dm_final,..}]}}}
     where the random method's steps also carry per-seed values and their mean/std."""
     t0 = time.time()
     L = lm.anatomy.num_layers
-    kw = dict(n_boot=n_boot, batch_size=batch_size, score_kind=score_kind)
+    kw = dict(n_boot=n_boot, batch_size=batch_size, score_kind=score_kind, margin=margin)
     methods = {}
     if ip_trajectory is not None:
         ip = [s for s in T.steps(ip_trajectory) if s.get("removed")]
@@ -84,5 +85,5 @@ def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory:
                     "dm_final": float(np.mean(dms)), "dm_std": float(np.std(dms, ddof=1)) if len(runs) > 1 else 0.0,
                     "seeds": list(seeds), "runs": runs})
     methods["random"] = {"steps": rnd}
-    return {"counts": list(counts), "num_layers": L, "bi": bi, "shortgpt_order": order, "dense": dense,
+    return {"counts": list(counts), "num_layers": L, "score_kind": score_kind, "margin": margin, "bi": bi, "shortgpt_order": order, "dense": dense,
             "methods": methods, "seconds": round(time.time() - t0, 1)}

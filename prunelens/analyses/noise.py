@@ -56,7 +56,7 @@ def cell_seed(seed: int, ai: int, depth: int) -> int:
 
 
 def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depths=None, seeds=(0, 1, 2),
-               sigma=None, include_bos: bool = False, score_kind: str = "raw", batch_size: int = 16,
+               sigma=None, include_bos: bool = False, score_kind: str = "raw", margin: str = "logit", batch_size: int = 16,
                progress: bool = False, tp: int | None = None) -> dict:
     """Final DM and accuracy under noise. Returns JSON-ready dict with `dm` and `acc` [A, Dsel, S] arrays,
     their mean/std over seeds [A, Dsel], the clean full-depth measurement (TP, phases) and sigma [L+1]."""
@@ -68,7 +68,7 @@ def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depth
     if sigma is None:
         sigma = prompt_states(lm, samples, fmt, include_bos=include_bos, batch_size=batch_size)["sigma"]
     # A given TP (e.g. from a finished `analyze` run) spares the full-depth clean lens, ~L times the cost on a CPU.
-    clean = measure(lm, samples, fmt, score_kind=score_kind, batch_size=batch_size, progress=progress,
+    clean = measure(lm, samples, fmt, score_kind=score_kind, margin=margin, batch_size=batch_size, progress=progress,
                     depths=None if tp is None else [L])
     if tp is not None:
         clean.summary.update(transition_point=tp, tp_source="given")
@@ -78,11 +78,11 @@ def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depth
         for di, d in enumerate(depths):
             for si, s in enumerate(seeds):
                 with gaussian_noise(lm.anatomy, d, float(a * sigma[d]), cell_seed(s, ai, d)):
-                    m = measure(lm, samples, fmt, score_kind=score_kind, depths=[L], n_boot=1,
+                    m = measure(lm, samples, fmt, score_kind=score_kind, margin=margin, depths=[L], n_boot=1,
                                 batch_size=batch_size, progress=False)
                 dm[ai, di, si], acc[ai, di, si] = m.summary["dm_final"], m.summary["acc"]
     return {"alphas": list(alphas), "depths": depths, "seeds": list(seeds), "sigma": np.asarray(sigma),
-            "sigma_include_bos": include_bos, "num_layers": L,
+            "sigma_include_bos": include_bos, "num_layers": L, "score_kind": score_kind, "margin": margin,
             "clean": {**clean.summary, "dm_by_depth": [r["dm_mean"] for r in clean.depths]},
             "dm": dm, "acc": acc, "dm_mean": dm.mean(2), "dm_std": dm.std(2, ddof=1) if len(seeds) > 1 else 0 * dm[..., 0],
             "acc_mean": acc.mean(2), "acc_std": acc.std(2, ddof=1) if len(seeds) > 1 else 0 * acc[..., 0],

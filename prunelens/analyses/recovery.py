@@ -114,13 +114,15 @@ def _summ(m) -> dict:
 
 def recover(lm, train_samples, eval_samples, fmt: str = "cloze", *, removals: list[list[int]], mode: str = "lora",
             steps: int = 40, lr: float = 2e-4, batch_size: int = 8, lora_r: int = 8, seed: int = 0,
-            n_boot: int = 1000, eval_batch_size: int = 16, full_depth: bool = True, log=None) -> dict:
+            n_boot: int = 1000, eval_batch_size: int = 16, full_depth: bool = True, log=None,
+            score_kind: str = "raw", margin: str = "logit") -> dict:
     """For each removal set: measure -> fine-tune a pruned copy -> measure again. full_depth=False measures the
     final depth only (no TP; ~L times cheaper on a CPU)."""
     L = lm.anatomy.num_layers
     tr, ev = training_items(lm, train_samples, fmt), training_items(lm, eval_samples, fmt)
     pad = lm.tokenizer.pad_token_id or 0
-    kw = dict(n_boot=n_boot, seed=seed, batch_size=eval_batch_size, progress=False)
+    kw = dict(n_boot=n_boot, seed=seed, batch_size=eval_batch_size, progress=False, score_kind=score_kind,
+              margin=margin)
     dd = (lambda m: {}) if full_depth else (lambda m: {"depths": [m.anatomy.num_layers]})
     dense = _summ(measure(lm, eval_samples, fmt, **dd(lm), **kw))      # the ceiling recovery is judged against
     runs = []
@@ -138,4 +140,5 @@ def recover(lm, train_samples, eval_samples, fmt: str = "cloze", *, removals: li
                      "train_loss": hist, "seconds": round(time.time() - t0, 1)})
         del c
     return {"mode": mode, "steps": steps, "lr": lr, "batch_size": batch_size, "lora_r": lora_r, "seed": seed,
-            "num_layers": L, "full_depth": full_depth, "dense": dense, "n_train": len(train_samples), "n_eval": len(eval_samples), "runs": runs}
+            "num_layers": L, "full_depth": full_depth, "score_kind": score_kind, "margin": margin, "dense": dense,
+            "n_train": len(train_samples), "n_eval": len(eval_samples), "runs": runs}

@@ -47,7 +47,8 @@ def removal_from(remove=None, trajectory=None, ratio=None) -> list[int]:
 
 
 def run_cka(out, *, model="gemma-3-270m", task="arc_challenge", fmt="cloze", remove=None, trajectory=None,
-            ratio=None, debiased=False, include_bos=False, accuracy=True, lm=None, task_kw=None, batch_size=8):
+            ratio=None, debiased=False, include_bos=False, accuracy=True, lm=None, task_kw=None, batch_size=8,
+            score_kind="raw", margin="logit"):
     from ..model.surgery import keep_from_remove
     from .cka import cka_pruned_vs_dense
     from .controls import evaluate
@@ -59,7 +60,9 @@ def run_cka(out, *, model="gemma-3-270m", task="arc_challenge", fmt="cloze", rem
            **cka_pruned_vs_dense(lm, t.samples, fmt, keep, debiased=debiased, include_bos=include_bos,
                                  batch_size=batch_size)}
     if accuracy:   # the paper's point is CKA *despite* collapsed accuracy, so record both
-        res["dense_eval"], res["pruned_eval"] = evaluate(lm, t.samples, fmt, []), evaluate(lm, t.samples, fmt, rem)
+        kw = dict(score_kind=score_kind, margin=margin)
+        res["dense_eval"], res["pruned_eval"] = (evaluate(lm, t.samples, fmt, [], **kw),
+                                                 evaluate(lm, t.samples, fmt, rem, **kw))
     res["seconds"] = round(time.time() - t0, 1)
     return _finish(out, "cka", res, [lambda r, o: F.cka_best_match(r, o / "cka_best_match.png"),
                                      lambda r, o: F.cka_heatmap(r, "hidden", o / "cka_hidden.png"),
@@ -67,40 +70,52 @@ def run_cka(out, *, model="gemma-3-270m", task="arc_challenge", fmt="cloze", rem
 
 
 def run_noise(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", alphas=(0.5, 1.0, 2.0), depths=None,
-              seeds=(0, 1, 2), include_bos=False, lm=None, task_kw=None, batch_size=16, tp=None):
+              seeds=(0, 1, 2), include_bos=False, lm=None, task_kw=None, batch_size=16, tp=None, score_kind="raw",
+              margin="logit"):
     from .noise import noise_grid, phase_sensitivity
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     res = {**_meta(lm, t, fmt), **noise_grid(lm, t.samples, fmt, alphas=alphas, depths=depths, seeds=seeds,
-                                            include_bos=include_bos, batch_size=batch_size, tp=tp)}
+                                            include_bos=include_bos, batch_size=batch_size, tp=tp,
+                                            score_kind=score_kind, margin=margin)}
     res["phase_sensitivity"] = phase_sensitivity(res)
     return _finish(out, "noise", res, [lambda r, o: F.noise_heatmaps(r, o / "noise_heatmap.png"),
                                        lambda r, o: F.noise_lines(r, o / "noise_lines.png")])
 
 
-def _dense_from(root, ts, fmt) -> dict | None:
-    """Reuse finished `analyze` runs ROOT/<task>/analysis.json when they cover exactly the same samples."""
+def _dense_from(root, ts, fmt, score_kind="raw", margin="logit") -> dict | None:
+    """Reuse finished `analyze` runs ROOT/<task>/analysis.json when they measured exactly the same samples the
+    same way (format, split, sample ids, score and margin): otherwise the dense row would compare other numbers."""
     if root is None:
         return None
+    import pandas as pd
+
     from ..results import read_json
     out = {}
     for n, t in ts.items():
         a = read_json(Path(root) / n / "analysis.json")
-        if (a["n_samples"], a["format"], a["split"]) != (len(t.samples), fmt, t.split):
-            raise ValueError(f"{root}/{n}/analysis.json covers other samples ({a['n_samples']} {a['format']} "
-                             f"{a['split']}) than this ablation ({len(t.samples)} {fmt} {t.split})")
+        got = (a["n_samples"], a["format"], a["split"], a.get("score", "raw"), a.get("margin", "logit"))
+        want = (len(t.samples), fmt, t.split, score_kind, margin)
+        if got != want:
+            raise ValueError(f"{root}/{n}/analysis.json measured {got} (n, format, split, score, margin), "
+                             f"this ablation {want}")
+        ids = pd.read_csv(Path(root) / n / "samples.csv", usecols=["sample_id"], dtype=str)["sample_id"].unique()
+        if sorted(ids) != sorted(str(s.id) for s in t.samples):
+            raise ValueError(f"{root}/{n}/samples.csv holds other sample ids than this ablation (other --sample/--seed?)")
         out[n] = a
     return out
 
 
 def run_ablation(out, *, model="gemma-3-270m", tasks=("arc_easy",), fmt="cloze", tp=None, window=(-2, 1),
-                 pairs=True, lm=None, task_kw=None, batch_size=16, dense_from=None):
+                 pairs=True, lm=None, task_kw=None, batch_size=16, dense_from=None, score_kind="raw", margin="logit"):
     from .ablation import transition_ablation
     lm = _lm(model, lm)
-    ts = {n: _task(n, **(task_kw or {})) for n in tasks}
-    dense = _dense_from(dense_from, ts, fmt)
+    ts = {t.name: t for t in (_task(n, **(task_kw or {})) for n in tasks)}   # a .yaml/.jsonl spec -> its name
+    if len(ts) != len(tasks):
+        raise ValueError(f"two of the tasks {list(tasks)} have the same name")
+    dense = _dense_from(dense_from, ts, fmt, score_kind, margin)
     res = {**_meta(lm, None, fmt, n_samples={n: len(t.samples) for n, t in ts.items()}),
            **transition_ablation(lm, {n: t.samples for n, t in ts.items()}, fmt, tp=tp, window=window, pairs=pairs,
-                                 batch_size=batch_size, dense=dense)}
+                                 batch_size=batch_size, dense=dense, score_kind=score_kind, margin=margin)}
     return _finish(out, "ablation", res, [lambda r, o: F.ablation_bars(r, o / "ablation.png")])
 
 
@@ -127,7 +142,7 @@ def run_correlation(out, run_dirs, *, gamma=0.5, method=None):
 def run_recovery(out, *, model="gemma-3-270m", train_task="arc_easy", train_split="test", eval_task="arc_easy",
                  eval_split="validation", fmt="cloze", removals=None, trajectory=None, ratios=None, mode="lora",
                  steps=40, lr=2e-4, batch_size=8, lora_r=8, n_train=None, n_eval=None, seed=0, lm=None, log=print,
-                 full_depth=True):
+                 full_depth=True, score_kind="raw", margin="logit"):
     from .controls import block_influence
     from .recovery import recover
     lm = _lm(model, lm)
@@ -147,16 +162,17 @@ def run_recovery(out, *, model="gemma-3-270m", train_task="arc_easy", train_spli
     res = {**_meta(lm, ev, fmt, train_task=tr.name, train_split=tr.split, removal_source=source),
            **recover(lm, tr.samples, ev.samples, fmt, removals=removals, mode=mode, steps=steps, lr=lr,
                      batch_size=batch_size, lora_r=lora_r, seed=seed, log=log,
-                     full_depth=full_depth)}
+                     full_depth=full_depth, score_kind=score_kind, margin=margin)}
     return _finish(out, "recovery", res, [lambda r, o: F.recovery_plot(r, o / "recovery.png")])
 
 
 def run_controls(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", counts=None, trajectory=None,
-                 seeds=(0, 1, 2), lm=None, task_kw=None, batch_size=16):
+                 seeds=(0, 1, 2), lm=None, task_kw=None, batch_size=16, score_kind="raw", margin="logit"):
     from .controls import run_controls as rc
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     ip = T.load_trajectory(trajectory) if trajectory else None
     res = {**_meta(lm, t, fmt, trajectory=str(trajectory) if trajectory else None),
-           **rc(lm, t.samples, fmt, counts=counts, ip_trajectory=ip, seeds=seeds, batch_size=batch_size)}
+           **rc(lm, t.samples, fmt, counts=counts, ip_trajectory=ip, seeds=seeds, batch_size=batch_size,
+                score_kind=score_kind, margin=margin)}
     return _finish(out, "controls", res, [lambda r, o: F.methods_plot(r["methods"], r["dense"]["acc"],
                                                                       o / "controls.png", r.get("task", ""))])

@@ -3,17 +3,15 @@ Also registers `prunelens controls` (random and one-shot ShortGPT pruning at equ
 baselines, so cli.py needs no extra entry."""
 from __future__ import annotations
 
-from .cka import ints, task_kw
-from .common import _common_model, _common_task
+from .common import _common_measure, _common_model, _common_task, ints, load_lm, measure_kw, task_kw
 
 
 def cmd_ablate(a) -> int:
     from ..analyses.run import run_ablation
-    from ..model import load_model
-    lm = load_model(a.model, device=a.device, dtype=a.dtype, trust_remote_code=a.trust_remote_code)
+    lm = load_lm(a)
     r = run_ablation(a.out, tasks=[t for t in a.tasks.split(",") if t], fmt=a.format, tp=a.tp,
                      window=tuple(ints(a.window)), pairs=not a.no_pairs, lm=lm, task_kw=task_kw(a),
-                     batch_size=a.batch_size, dense_from=a.dense_from)
+                     batch_size=a.batch_size, dense_from=a.dense_from, **measure_kw(a))
     print(f"TP={r['tp']} ({r['tp_source']}); per-task TP {r['task_tp']}")
     print("removed".ljust(10) + "".join(t[:12].rjust(13) for t in r["tasks"]) + "avg".rjust(8))
     for row in r["rows"]:
@@ -25,10 +23,9 @@ def cmd_ablate(a) -> int:
 
 def cmd_controls(a) -> int:
     from ..analyses.run import run_controls
-    from ..model import load_model
-    lm = load_model(a.model, device=a.device, dtype=a.dtype, trust_remote_code=a.trust_remote_code)
+    lm = load_lm(a)
     r = run_controls(a.out, task=a.task, fmt=a.format, counts=ints(a.counts) or None, trajectory=a.trajectory,
-                     seeds=ints(a.seeds), lm=lm, task_kw=task_kw(a), batch_size=a.batch_size)
+                     seeds=ints(a.seeds), lm=lm, task_kw=task_kw(a), batch_size=a.batch_size, **measure_kw(a))
     for name, m in r["methods"].items():
         print(name + ": " + ", ".join(f"{s['ratio']:.2f}->{s['acc']:.3f}" for s in m["steps"]))
     print(f"results: {a.out}/controls.json")
@@ -39,6 +36,7 @@ def register(sub) -> None:
     p = sub.add_parser("ablate", help="single/pair layer removal around the Transition Point (Table 1)")
     _common_model(p)
     _common_task(p, multi=True)
+    _common_measure(p)
     p.add_argument("--out", required=True)
     p.add_argument("--tp", type=int, default=None, help="Transition Point (default: median of the tasks' TPs)")
     p.add_argument("--window", default="-2,1", help="layer ids TP+lo..TP+hi to remove")
@@ -50,6 +48,7 @@ def register(sub) -> None:
     c = sub.add_parser("controls", help="random and one-shot ShortGPT pruning at equal layer count (controls)")
     _common_model(c)
     _common_task(c)
+    _common_measure(c)
     c.add_argument("--out", required=True)
     c.add_argument("--trajectory", default=None, help="IP trajectory.json: use its layer counts and plot it alongside")
     c.add_argument("--counts", default="", help="layer counts to remove (without --trajectory)")

@@ -1,7 +1,7 @@
 """`prunelens analyze`: the decision lens on one model and task."""
 from __future__ import annotations
 
-from .common import _common_model, _common_task, add_bos_arg, device_map_arg
+from .common import _common_measure, _common_model, _common_task, add_bos_arg, device_map_arg
 
 
 def cmd_analyze(a) -> int:
@@ -26,9 +26,7 @@ def register(sub) -> None:
     _common_model(p)
     _common_task(p)
     p.add_argument("--out", required=True)
-    p.add_argument("--score", default="raw", choices=["raw", "norm"],
-                   help="cloze score driving DM/OF: raw sum log-prob (acc) or per-character (acc_norm)")
-    p.add_argument("--margin", default="logit", choices=["logit", "prob"])
+    _common_measure(p)
     p.add_argument("--tau", type=float, default=0.0, help="Transition Point tolerance")
     p.add_argument("--n-boot", type=int, default=1000)
     p.set_defaults(func=cmd_analyze)

@@ -1,28 +1,16 @@
 """`prunelens cka`: linear CKA between a pruned model and its dense model (hidden token-mean and decision token)."""
 from __future__ import annotations
 
-from .common import _common_model, _common_task
-
-
-def ints(s: str) -> list[int]:
-    return [int(x) for x in s.split(",") if x.strip()] if s else []
-
-
-def floats(s: str) -> list[float]:
-    return [float(x) for x in s.split(",") if x.strip()]
-
-
-def task_kw(a) -> dict:
-    return {"split": a.split, "data_dir": a.data_dir, "limit": a.limit, "sample": a.sample, "seed": a.seed}
+from .common import _common_measure, _common_model, _common_task, ints, load_lm, measure_kw, task_kw
 
 
 def cmd_cka(a) -> int:
     from ..analyses.run import run_cka
-    from ..model import load_model
-    lm = load_model(a.model, device=a.device, dtype=a.dtype, trust_remote_code=a.trust_remote_code)
+    lm = load_lm(a)
     r = run_cka(a.out, task=a.task, fmt=a.format, remove=ints(a.remove) if a.remove is not None else None,
                 trajectory=a.trajectory, ratio=a.ratio, debiased=a.debiased, include_bos=a.include_bos,
-                accuracy=not a.no_accuracy, lm=lm, task_kw=task_kw(a), batch_size=a.batch_size)
+                accuracy=not a.no_accuracy, lm=lm, task_kw=task_kw(a), batch_size=a.batch_size,
+                **measure_kw(a))
     for sig in ("hidden", "decision"):
         s = r["signals"][sig]
         print(f"{sig}: final pruned depth {len(r['kept_depths']) - 1} best matches dense depth {s['final_best']}")
@@ -34,6 +22,7 @@ def register(sub) -> None:
     p = sub.add_parser("cka", help="CKA between a pruned model and its dense model (Figures 3, 10, 11)")
     _common_model(p)
     _common_task(p)
+    _common_measure(p)
     p.add_argument("--out", required=True)
     p.add_argument("--remove", default=None, help="comma-separated layer ids to remove (checkpoint ids)")
     p.add_argument("--trajectory", default=None, help="trajectory.json (or its folder) to take the removal set from")

@@ -31,6 +31,38 @@ def device_map_arg(a):
     return dm
 
 
+def load_lm(a):
+    """The model as every analysis command's model options describe it."""
+    from ..model import load_model
+    return load_model(a.model, device=a.device, dtype=a.dtype, trust_remote_code=a.trust_remote_code,
+                      device_map=device_map_arg(a), offload_folder=a.offload_folder)
+
+
+def ints(s: str) -> list[int]:
+    return [int(x) for x in s.split(",") if x.strip()] if s else []
+
+
+def floats(s: str) -> list[float]:
+    return [float(x) for x in s.split(",") if x.strip()]
+
+
+def task_kw(a) -> dict:
+    return {"split": a.split, "data_dir": a.data_dir, "limit": a.limit, "sample": a.sample, "seed": a.seed}
+
+
+def _common_measure(p: argparse.ArgumentParser) -> None:
+    """How a state is measured: which cloze score drives DM/OF/accuracy, and the margin. Analyses that compare
+    against a `prune`/`analyze` run must use the same pair, so every measuring command takes both."""
+    p.add_argument("--score", default="raw", choices=["raw", "norm"],
+                   help="cloze score driving DM/OF/accuracy: raw sum log-prob (lm-eval acc) or per-character "
+                        "(acc_norm)")
+    p.add_argument("--margin", default="logit", choices=["logit", "prob"])
+
+
+def measure_kw(a) -> dict:
+    return {"score_kind": a.score, "margin": a.margin}
+
+
 def add_bos_arg(a) -> bool | None:
     return {"auto": None, "yes": True, "no": False}[getattr(a, "add_bos", "auto")]
 

@@ -19,7 +19,7 @@ def cmd_export(a) -> int:
     L = _num_layers(resolve_model_path(a.model))
     if L is not None:
         keep_from_remove(remove, L)                # bad ids fail before the weights are loaded
-    lm = load_model(a.model, device=a.device, dtype=a.dtype)
+    lm = load_model(a.model, device=a.device, dtype=a.dtype, trust_remote_code=a.trust_remote_code)
     keep_from_remove(remove, lm.anatomy.num_layers)
     out = export_pruned(lm, remove, a.out, merges)
     print(f"exported {lm.anatomy.num_layers - len(remove)} of {lm.anatomy.num_layers} layers to {out}")
@@ -35,4 +35,5 @@ def register(sub) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default="auto")
+    p.add_argument("--trust-remote-code", action="store_true", help="run model code from the checkpoint (off)")
     p.set_defaults(func=cmd_export)

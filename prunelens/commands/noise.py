@@ -1,17 +1,15 @@
 """`prunelens noise`: Gaussian noise scaled by each layer's activation std, over alpha x depth x seed."""
 from __future__ import annotations
 
-from .cka import floats, ints, task_kw
-from .common import _common_model, _common_task
+from .common import _common_measure, _common_model, _common_task, floats, ints, load_lm, measure_kw, task_kw
 
 
 def cmd_noise(a) -> int:
     from ..analyses.run import run_noise
-    from ..model import load_model
-    lm = load_model(a.model, device=a.device, dtype=a.dtype, trust_remote_code=a.trust_remote_code)
+    lm = load_lm(a)
     r = run_noise(a.out, task=a.task, fmt=a.format, alphas=floats(a.alphas), depths=ints(a.depths) or None,
                   seeds=ints(a.seeds), include_bos=a.include_bos, lm=lm, task_kw=task_kw(a),
-                  batch_size=a.batch_size, tp=a.tp)
+                  batch_size=a.batch_size, tp=a.tp, **measure_kw(a))
     for ps in r["phase_sensitivity"]:
         print(f"alpha={ps['alpha']:g}: mean final-DM drop, noise in Silent phase {ps['silent_drop']}, "
               f"in Decisive phase {ps['decisive_drop']}")
@@ -23,6 +21,7 @@ def register(sub) -> None:
     p = sub.add_parser("noise", help="noise sensitivity by depth (Figures 6, 18)")
     _common_model(p)
     _common_task(p)
+    _common_measure(p)
     p.add_argument("--out", required=True)
     p.add_argument("--alphas", default="0.5,1,2", help="noise scales, in units of the layer's activation std")
     p.add_argument("--depths", default="", help="depths to noise (default all 0..L; 0 = embeddings)")

@@ -1,7 +1,7 @@
 """`prunelens prune`: a pruning trajectory, each step re-measured with the decision lens."""
 from __future__ import annotations
 
-from .common import _common_model, _common_task, add_bos_arg, device_map_arg
+from .common import _common_measure, _common_model, _common_task, add_bos_arg, device_map_arg
 
 METHOD_NAMES = ["iterative", "shortgpt", "angular", "sleb", "ppl", "taylor", "laco", "mka", "tail", "random",
                 "transition-aware"]
@@ -51,8 +51,7 @@ def register(sub) -> None:
     p.add_argument("--laco-t", type=float, default=0.65, help="LaCo: similarity threshold")
     p.add_argument("--laco-lo", type=int, default=1, help="LaCo: lowest block id that may absorb a merge")
     p.add_argument("--mka-lambda", type=float, default=0.5, help="MKA: weight of the lower block in a merge")
-    p.add_argument("--score", default="raw", choices=["raw", "norm"])
-    p.add_argument("--margin", default="logit", choices=["logit", "prob"])
+    _common_measure(p)
     p.add_argument("--tau", type=float, default=0.0)
     p.add_argument("--n-boot", type=int, default=1000)
     p.add_argument("--cache-mb", type=float, default=512, help="bound of the prefix hidden-state cache")

@@ -1,20 +1,18 @@
 """`prunelens recover`: LoRA (or full) fine-tuning of pruned models; DM and accuracy before and after (Figure 7)."""
 from __future__ import annotations
 
-from .cka import floats, ints
-from .common import _common_model
+from .common import _common_measure, _common_model, floats, ints, load_lm, measure_kw
 
 
 def cmd_recover(a) -> int:
     from ..analyses.run import run_recovery
-    from ..model import load_model
-    lm = load_model(a.model, device=a.device, dtype=a.dtype, trust_remote_code=a.trust_remote_code)
+    lm = load_lm(a)
     removals = [ints(x) for x in a.remove.split(";")] if a.remove else None
     r = run_recovery(a.out, train_task=a.train_task, train_split=a.train_split, eval_task=a.eval_task,
                      eval_split=a.eval_split, fmt=a.format, removals=removals, trajectory=a.trajectory,
                      ratios=floats(a.ratios), mode=a.mode, steps=a.steps, lr=a.lr, batch_size=a.train_batch_size,
                      lora_r=a.lora_r, n_train=a.n_train, n_eval=a.n_eval, seed=a.seed, lm=lm,
-                     full_depth=not a.final_only)
+                     full_depth=not a.final_only, **measure_kw(a))
     for run in r["runs"]:
         b, f = run["before"], run["after"]
         print(f"ratio {run['ratio']:.2f}: acc {b['acc']:.3f} -> {f['acc']:.3f}, final DM {b['dm_final']:.3f} -> "
@@ -28,6 +26,7 @@ def register(sub) -> None:
     _common_model(p)
     p.add_argument("--out", required=True)
     p.add_argument("--format", default="cloze", choices=["letter", "cloze"])
+    _common_measure(p)
     p.add_argument("--train-task", default="arc_easy")
     p.add_argument("--train-split", default="test", help="the local ARC data has no train split; test is disjoint "
                    "from the validation split used for evaluation")
