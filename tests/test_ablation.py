@@ -29,6 +29,11 @@ def test_equals_direct_pruned_measure():
             assert row["tasks"][name]["acc"] == pytest.approx(m.summary["acc"], abs=1e-12)
             assert row["tasks"][name]["dm_final"] == pytest.approx(m.summary["dm_final"], abs=1e-9)
         assert row["avg_acc"] == pytest.approx(sum(row["tasks"][n]["acc"] for n in tasks) / 2)
+        for name in tasks if row["removed"] else ():      # paired change against dense, on the same samples
+            c, d = row["tasks"][name], res["rows"][0]["tasks"][name]
+            assert c["d_acc"] == pytest.approx(c["acc"] - d["acc"], abs=1e-12)
+            assert c["d_dm"] == pytest.approx(c["dm_final"] - d["dm_final"], abs=1e-9)
+            assert c["d_acc_ci"][0] <= c["d_acc"] <= c["d_acc_ci"][1]
     assert set(res["task_tp"]) == {"a", "b"}
 
 
@@ -63,6 +68,10 @@ def test_cli_score_and_margin_reach_the_ablation_and_guard_dense_from(tmp_path, 
             m = measure(lm, S, "cloze", score_kind="norm", margin="prob", n_boot=50, progress=False)
         assert row["tasks"]["qa"]["acc"] == pytest.approx(m.summary["acc_norm"], abs=1e-12)
         assert row["tasks"]["qa"]["dm_final"] == pytest.approx(m.summary["dm_final"], abs=1e-6)
+        # the dense side of the paired change comes from samples.csv: same numbers as the dense row
+        assert row["tasks"]["qa"]["d_acc"] == pytest.approx(row["tasks"]["qa"]["acc"] - dense["acc_norm"], abs=1e-12)
+        assert row["tasks"]["qa"]["d_dm"] == pytest.approx(row["tasks"]["qa"]["dm_final"] - dense["dm_final"],
+                                                           abs=1e-6)
     capsys.readouterr()
     rc = main(["ablate", *common, "--tasks", str(spec), "--tp", "2", "--dense-from", str(tmp_path / "dense"),
                "--out", str(tmp_path / "abl_raw")])

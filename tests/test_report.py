@@ -21,7 +21,8 @@ def runs(tmp_path_factory):
     lm, S = tiny_lm("llama"), tiny_samples(10)
     task = Task("tiny", "test", "tests", S, ("acc",))
     analyze("tiny", "tiny", "cloze", d / "analysis", lm=lm, task_obj=task, n_boot=50, progress=False)
-    R._task = lambda *a, **k: task                 # the analyses load tasks by name; hand them the tiny one
+    mp = pytest.MonkeyPatch()
+    mp.setattr(R, "_task", lambda *a, **k: task)   # the analyses load tasks by name; hand them the tiny one
     R.run_cka(d / "cka", task="tiny", remove=[1, 2], lm=lm)
     R.run_noise(d / "noise", task="tiny", alphas=(0.0, 5.0), depths=[0, 2, 4], seeds=(0, 1), lm=lm)
     R.run_ablation(d / "ablation", tasks=["tiny"], tp=2, window=(-1, 0), lm=lm)
@@ -34,6 +35,7 @@ def runs(tmp_path_factory):
             "dense": {"acc": 0.6, "transition_point": 1 + k, "num_layers": 4},
             "steps": [{"removed": list(range(i + 1)), "ratio": (i + 1) / 4, "acc": a, "dm_final": 0.1,
                        "transition_point": 2} for i, a in enumerate(accs)]})
+    mp.undo()                                      # later test modules load real tasks through R._task
     return d
 
 
@@ -50,6 +52,8 @@ def test_report_sections_images_no_links(runs, tmp_path):
     assert html.count("<img") == len(srcs)
     assert not re.search(r"https?://", html) and "href=" not in html and "<script" not in html
     assert "r = " in html                          # correlation computed on the fly from the trajectories
+    abl = re.search('<section id="ablation">(.*?)</section>', html, re.S).group(1)
+    assert "tiny Δ acc" in abl and len(re.findall(r"<td>[+-]\d\.\d{3} \[", abl)) == 3   # paired change, with CI
 
 
 def test_empty_sections_say_so(tmp_path):

@@ -11,6 +11,7 @@ import time
 import numpy as np
 
 from ..analyze import measure
+from ..metrics import bootstrap_mean_ci, decision_margin, predictions
 from ..model.surgery import keep_from_remove, pruned_view
 
 
@@ -40,18 +41,53 @@ def _row(m) -> dict:
     return {"acc": s["acc"], "acc_ci": s["acc_ci"], "dm_final": s["dm_final"], "dm_final_ci": s["dm_final_ci"]}
 
 
+def per_sample(m, score_kind: str, margin: str) -> np.ndarray:
+    """[N, 2] (correct, DM) at the measurement's last depth, in sample order."""
+    sc = m.scores
+    s = (sc.norm if score_kind == "norm" else sc.scores)[:, -1:]
+    dm = decision_margin(s, sc.gold, sc.n_options, margin)[:, 0]
+    return np.stack([(predictions(s, sc.n_options)[:, 0] == sc.gold).astype(float), dm], 1)
+
+
+def per_sample_from_csv(path, ids, depth: int, score_kind: str, margin: str) -> np.ndarray:
+    """The same [N, 2] from an `analyze` run's samples.csv (which stores every option's score), in `ids` order."""
+    import pandas as pd
+    df = pd.read_csv(path, dtype={"sample_id": str})
+    df = df[df["depth"] == depth].set_index("sample_id").loc[list(ids)]
+    K = int(df["n_options"].max())
+    s = df[[f"{'norm' if score_kind == 'norm' else 'score'}_{k}" for k in range(K)]].to_numpy()[:, None, :]
+    gold, n_opt = df["gold"].to_numpy(), df["n_options"].to_numpy()
+    dm = decision_margin(s, gold, n_opt, margin)[:, 0]
+    return np.stack([(predictions(s, n_opt)[:, 0] == gold).astype(float), dm], 1)
+
+
+def paired(base: np.ndarray, new: np.ndarray, n_boot: int, seed: int) -> dict:
+    """Change against dense on the same samples, with a paired bootstrap CI: far tighter than comparing two
+    unpaired accuracy CIs, so a one-layer effect is visible at the n a CPU can afford."""
+    lo, hi = bootstrap_mean_ci(new - base, n_boot, seed=seed)
+    d = (new - base).mean(0)
+    return {"d_acc": float(d[0]), "d_acc_ci": [float(lo[0]), float(hi[0])],
+            "d_dm": float(d[1]), "d_dm_ci": [float(lo[1]), float(hi[1])]}
+
+
 def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None = None, window=(-2, 1),
                         pairs: bool = True, score_kind: str = "raw", margin: str = "logit", n_boot: int = 1000, seed: int = 0,
-                        batch_size: int = 16, progress: bool = False, dense: dict | None = None) -> dict:
+                        batch_size: int = 16, progress: bool = False, dense: dict | None = None,
+                        dense_samples: dict | None = None) -> dict:
     """tasks: {name: [MCSample]}. Dense runs are full-depth (per-task TP); ablated runs score the final depth only.
-    dense: optional {name: analysis.json dict} of the same samples, to reuse a finished `analyze` run."""
+    dense: optional {name: analysis.json dict} of the same samples, to reuse a finished `analyze` run, with
+    dense_samples {name: [N, 2] per-sample (correct, DM) at its final depth} (per_sample_from_csv).
+    Every ablated cell also carries its paired change against dense (d_acc, d_dm with CIs)."""
     t0 = time.time()
     L = lm.anatomy.num_layers
     kw = dict(score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed, batch_size=batch_size, progress=progress)
     if dense is None:
         # With a given TP only the final depth is needed: the full-depth lens costs ~L times more on a CPU.
         dd = {} if tp is None else {"depths": [L]}
-        dense = {name: _from_measure(measure(lm, s, fmt, **dd, **kw)) for name, s in tasks.items()}
+        dense, dense_samples = {}, {}
+        for name, s in tasks.items():
+            m = measure(lm, s, fmt, **dd, **kw)
+            dense[name], dense_samples[name] = _from_measure(m), per_sample(m, score_kind, margin)
     task_tp = {name: d.get("transition_point") for name, d in dense.items()}
     ref = tp if tp is not None else reference_tp(list(task_tp.values()))
     rows = []
@@ -63,7 +99,10 @@ def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None =
                 res[name] = {k: dense[name][k] for k in ("acc", "acc_ci", "dm_final", "dm_final_ci")}
                 continue
             with pruned_view(lm, keep):
-                res[name] = _row(measure(lm, samples, fmt, depths=[len(keep)], **kw))
+                m = measure(lm, samples, fmt, depths=[len(keep)], **kw)
+            res[name] = _row(m)
+            if dense_samples is not None:
+                res[name].update(paired(dense_samples[name], per_sample(m, score_kind, margin), n_boot, seed))
         rows.append({"removed": remove, "label": "dense" if not remove else "-" + ",".join(map(str, remove)),
                      "relative_to_tp": [l - ref for l in remove], "tasks": res,
                      "avg_acc": float(np.mean([r["acc"] for r in res.values()])),

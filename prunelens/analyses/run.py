@@ -82,15 +82,16 @@ def run_noise(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", alphas
                                        lambda r, o: F.noise_lines(r, o / "noise_lines.png")])
 
 
-def _dense_from(root, ts, fmt, score_kind="raw", margin="logit") -> dict | None:
+def _dense_from(root, ts, fmt, score_kind="raw", margin="logit") -> tuple[dict | None, dict | None]:
     """Reuse finished `analyze` runs ROOT/<task>/analysis.json when they measured exactly the same samples the
     same way (format, split, sample ids, score and margin): otherwise the dense row would compare other numbers."""
     if root is None:
-        return None
+        return None, None
     import pandas as pd
 
     from ..results import read_json
-    out = {}
+    from .ablation import per_sample_from_csv
+    out, per = {}, {}
     for n, t in ts.items():
         a = read_json(Path(root) / n / "analysis.json")
         got = (a["n_samples"], a["format"], a["split"], a.get("score", "raw"), a.get("margin", "logit"))
@@ -102,7 +103,9 @@ def _dense_from(root, ts, fmt, score_kind="raw", margin="logit") -> dict | None:
         if sorted(ids) != sorted(str(s.id) for s in t.samples):
             raise ValueError(f"{root}/{n}/samples.csv holds other sample ids than this ablation (other --sample/--seed?)")
         out[n] = a
-    return out
+        per[n] = per_sample_from_csv(Path(root) / n / "samples.csv", [str(s.id) for s in t.samples],
+                                     a["num_layers"], score_kind, margin)
+    return out, per
 
 
 def run_ablation(out, *, model="gemma-3-270m", tasks=("arc_easy",), fmt="cloze", tp=None, window=(-2, 1),
@@ -112,10 +115,11 @@ def run_ablation(out, *, model="gemma-3-270m", tasks=("arc_easy",), fmt="cloze",
     ts = {t.name: t for t in (_task(n, **(task_kw or {})) for n in tasks)}   # a .yaml/.jsonl spec -> its name
     if len(ts) != len(tasks):
         raise ValueError(f"two of the tasks {list(tasks)} have the same name")
-    dense = _dense_from(dense_from, ts, fmt, score_kind, margin)
+    dense, dense_samples = _dense_from(dense_from, ts, fmt, score_kind, margin)
     res = {**_meta(lm, None, fmt, n_samples={n: len(t.samples) for n, t in ts.items()}),
            **transition_ablation(lm, {n: t.samples for n, t in ts.items()}, fmt, tp=tp, window=window, pairs=pairs,
-                                 batch_size=batch_size, dense=dense, score_kind=score_kind, margin=margin)}
+                                 batch_size=batch_size, dense=dense, dense_samples=dense_samples,
+                                 score_kind=score_kind, margin=margin)}
     return _finish(out, "ablation", res, [lambda r, o: F.ablation_bars(r, o / "ablation.png")])
 
 

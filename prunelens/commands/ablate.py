@@ -17,6 +17,9 @@ def cmd_ablate(a) -> int:
     for row in r["rows"]:
         print(row["label"].ljust(10) + "".join(f"{row['tasks'][t]['acc']:13.3f}" for t in r["tasks"])
               + f"{row['avg_acc']:8.3f}")
+        if row["removed"] and all("d_acc_ci" in row["tasks"][t] for t in r["tasks"]):
+            print("  Δ 95% CI".ljust(10) + "".join(f"{c[0]:+6.2f},{c[1]:+.2f}".rjust(13) for c in
+                                                  (row["tasks"][t]["d_acc_ci"] for t in r["tasks"])))
     print(f"results: {a.out}/ablation.json")
     return 0
 

@@ -131,11 +131,16 @@ def s_noise(R, tmp) -> str:
 def s_ablation(R, tmp) -> str:
     out = []
     for a in R["ablation"]:
-        hdr = ["removed", "vs TP"] + [f"{t} acc" for t in a["tasks"]] + ["avg acc", "avg final DM"]
+        hdr = (["removed", "vs TP"] + [h for t in a["tasks"] for h in (f"{t} acc", f"{t} Δ acc")]
+               + ["avg acc", "avg final DM"])
         rows = [[r["label"], ",".join(f"{x:+d}" for x in r["relative_to_tp"])]
-                + [f"{r['tasks'][t]['acc']:.3f} {ci(r['tasks'][t]['acc_ci'])}" for t in a["tasks"]]
+                + [c for t in a["tasks"] for c in (
+                    f"{r['tasks'][t]['acc']:.3f} {ci(r['tasks'][t]['acc_ci'])}",
+                    f"{r['tasks'][t]['d_acc']:+.3f} {ci(r['tasks'][t]['d_acc_ci'])}" if "d_acc" in r["tasks"][t]
+                    else "")]
                 + [f3(r["avg_acc"]), f3(r["avg_dm"])] for r in a["rows"]]
-        out.append(f"<p>Reference TP = {a['tp']} ({esc(a['tp_source'])}); per-task TP {esc(a['task_tp'])}.</p>"
+        out.append(f"<p>Reference TP = {a['tp']} ({esc(a['tp_source'])}); per-task TP {esc(a['task_tp'])}. "
+                   "Δ: change against dense on the same samples, with a paired bootstrap 95% CI.</p>"
                    + table(hdr, rows) + _plots(a, ["ablation.png"]))
     return "".join(out)
 
