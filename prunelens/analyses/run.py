@@ -146,12 +146,12 @@ def run_correlation(out, run_dirs, *, gamma=0.5, method=None):
 def run_recovery(out, *, model="gemma-3-270m", train_task="arc_easy", train_split="test", eval_task="arc_easy",
                  eval_split="validation", fmt="cloze", removals=None, trajectory=None, ratios=None, mode="lora",
                  steps=40, lr=2e-4, batch_size=8, lora_r=8, n_train=None, n_eval=None, seed=0, lm=None, log=print,
-                 full_depth=True, score_kind="raw", margin="logit"):
+                 full_depth=True, score_kind="raw", margin="logit", data_dir=None):
     from .controls import block_influence
     from .recovery import recover
     lm = _lm(model, lm)
-    tr = _task(train_task, split=train_split, sample=n_train, seed=seed)
-    ev = _task(eval_task, split=eval_split, sample=n_eval, seed=seed)
+    tr = _task(train_task, split=train_split, sample=n_train, seed=seed, data_dir=data_dir)
+    ev = _task(eval_task, split=eval_split, sample=n_eval, seed=seed, data_dir=data_dir)
     if removals is None:
         if trajectory is not None:
             removals = [T.removed_at(T.load_trajectory(trajectory), r) for r in ratios]

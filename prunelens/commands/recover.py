@@ -12,7 +12,8 @@ def cmd_recover(a) -> int:
                      eval_split=a.eval_split, fmt=a.format, removals=removals, trajectory=a.trajectory,
                      ratios=floats(a.ratios), mode=a.mode, steps=a.steps, lr=a.lr, batch_size=a.train_batch_size,
                      lora_r=a.lora_r, n_train=a.n_train, n_eval=a.n_eval, seed=a.seed, lm=lm,
-                     full_depth=not a.final_only, **measure_kw(a))
+                     full_depth=not a.final_only, data_dir=a.data_dir,
+                     **measure_kw(a))
     for run in r["runs"]:
         b, f = run["before"], run["after"]
         print(f"ratio {run['ratio']:.2f}: acc {b['acc']:.3f} -> {f['acc']:.3f}, final DM {b['dm_final']:.3f} -> "
@@ -32,6 +33,7 @@ def register(sub) -> None:
                    "from the validation split used for evaluation")
     p.add_argument("--eval-task", default="arc_easy")
     p.add_argument("--eval-split", default="validation")
+    p.add_argument("--data-dir", default=None, help="folder in the public layouts of the benchmarks")
     p.add_argument("--n-train", type=int, default=None, help="random subset of the training split")
     p.add_argument("--n-eval", type=int, default=None, help="random subset of the evaluation split")
     p.add_argument("--remove", default="", help="removal sets 'a,b;c,d,e' (else --trajectory/--ratios)")
