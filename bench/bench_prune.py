@@ -86,8 +86,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-write", action="store_true")
     a = ap.parse_args(argv)
     paths = [p.strip() for p in a.paths.split(",")]
-    if "cache" not in paths or any(p not in ("naive", "naive-stacked", "noreuse", "cache") for p in paths):
-        raise SystemExit("--paths: a comma-separated subset of naive,naive-stacked,noreuse,cache that includes cache")
+    known = ("naive", "naive-stacked", "noreuse", "cache")
+    if "cache" not in paths or any(p not in known for p in paths):
+        raise SystemExit(f"--paths: a comma-separated subset of {','.join(known)} that includes cache")
     ratio = a.ratio if a.ratio is not None or a.steps is not None else 0.5
 
     import prunelens.prune.evaluate as ev
@@ -98,10 +99,10 @@ def main(argv=None) -> int:
     lm = load_model(a.model)
     runs = {}
     fast_score = ev.score
+    scorer = {"naive": naive_score, "naive-stacked": partial(naive_score, stacked=True)}  # others: the engine
     for name in paths:
         out = Path(tempfile.mkdtemp(prefix="bench_prune_"))
-        ev.score = (naive_score if name == "naive" else partial(naive_score, stacked=True)
-                    if name == "naive-stacked" else fast_score)
+        ev.score = scorer.get(name, fast_score)
         t = time.time()
         try:
             runs[name] = (prune(a.model, a.task, "iterative", out, ratio=ratio, steps=a.steps, fmt=a.format, lm=lm,

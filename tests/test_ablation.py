@@ -80,3 +80,10 @@ def test_cli_score_and_margin_reach_the_ablation_and_guard_dense_from(tmp_path, 
     rc = main(["ablate", *common, "--tasks", str(spec), "--tp", "2", *how, "--sample", "8",
                "--dense-from", str(tmp_path / "dense"), "--out", str(tmp_path / "abl_sub")])
     assert rc == 2 and "10" in capsys.readouterr().err
+    # same n, other samples (another --seed): caught by the sample ids in samples.csv
+    assert main(["analyze", *common, "--task", str(spec), "--sample", "8", "--out", str(tmp_path / "d8" / "qa"), *how,
+                 "--n-boot", "50"]) == 0
+    capsys.readouterr()
+    rc = main(["ablate", *common, "--tasks", str(spec), "--tp", "2", *how, "--sample", "8", "--seed", "3",
+               "--dense-from", str(tmp_path / "d8"), "--out", str(tmp_path / "abl_seed")])
+    assert rc == 2 and "sample ids" in capsys.readouterr().err and not (tmp_path / "abl_seed").exists()

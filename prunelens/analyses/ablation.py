@@ -41,24 +41,29 @@ def _row(m) -> dict:
     return {"acc": s["acc"], "acc_ci": s["acc_ci"], "dm_final": s["dm_final"], "dm_final_ci": s["dm_final_ci"]}
 
 
+def _correct_and_dm(s, gold, n_options, margin: str) -> np.ndarray:
+    """[N, 2] (correct, DM) from one depth's option scores s [N, 1, Kmax]."""
+    dm = decision_margin(s, gold, n_options, margin)[:, 0]
+    return np.stack([(predictions(s, n_options)[:, 0] == gold).astype(float), dm], 1)
+
+
 def per_sample(m, score_kind: str, margin: str) -> np.ndarray:
     """[N, 2] (correct, DM) at the measurement's last depth, in sample order."""
     sc = m.scores
-    s = (sc.norm if score_kind == "norm" else sc.scores)[:, -1:]
-    dm = decision_margin(s, sc.gold, sc.n_options, margin)[:, 0]
-    return np.stack([(predictions(s, sc.n_options)[:, 0] == sc.gold).astype(float), dm], 1)
+    return _correct_and_dm((sc.norm if score_kind == "norm" else sc.scores)[:, -1:], sc.gold, sc.n_options, margin)
 
 
 def per_sample_from_csv(path, ids, depth: int, score_kind: str, margin: str) -> np.ndarray:
-    """The same [N, 2] from an `analyze` run's samples.csv (which stores every option's score), in `ids` order."""
+    """The same [N, 2] from an `analyze` run's samples.csv (which stores every option's score), in `ids` order.
+    Raises ValueError when the file holds other samples than `ids`."""
     import pandas as pd
     df = pd.read_csv(path, dtype={"sample_id": str})
+    if sorted(df["sample_id"].unique()) != sorted(ids):
+        raise ValueError(f"{path} holds other sample ids than this ablation (other --sample/--seed?)")
     df = df[df["depth"] == depth].set_index("sample_id").loc[list(ids)]
     K = int(df["n_options"].max())
     s = df[[f"{'norm' if score_kind == 'norm' else 'score'}_{k}" for k in range(K)]].to_numpy()[:, None, :]
-    gold, n_opt = df["gold"].to_numpy(), df["n_options"].to_numpy()
-    dm = decision_margin(s, gold, n_opt, margin)[:, 0]
-    return np.stack([(predictions(s, n_opt)[:, 0] == gold).astype(float), dm], 1)
+    return _correct_and_dm(s, df["gold"].to_numpy(), df["n_options"].to_numpy(), margin)
 
 
 def paired(base: np.ndarray, new: np.ndarray, n_boot: int, seed: int) -> dict:
@@ -71,8 +76,8 @@ def paired(base: np.ndarray, new: np.ndarray, n_boot: int, seed: int) -> dict:
 
 
 def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None = None, window=(-2, 1),
-                        pairs: bool = True, score_kind: str = "raw", margin: str = "logit", n_boot: int = 1000, seed: int = 0,
-                        batch_size: int = 16, progress: bool = False, dense: dict | None = None,
+                        pairs: bool = True, score_kind: str = "raw", margin: str = "logit", n_boot: int = 1000,
+                        seed: int = 0, batch_size: int = 16, progress: bool = False, dense: dict | None = None,
                         dense_samples: dict | None = None) -> dict:
     """tasks: {name: [MCSample]}. Dense runs are full-depth (per-task TP); ablated runs score the final depth only.
     dense: optional {name: analysis.json dict} of the same samples, to reuse a finished `analyze` run, with
@@ -108,7 +113,8 @@ def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None =
                      "avg_acc": float(np.mean([r["acc"] for r in res.values()])),
                      "avg_dm": float(np.mean([r["dm_final"] for r in res.values()]))})
     return {"tp": ref, "tp_source": "given" if tp is not None else "median of task TPs", "task_tp": task_tp,
-            "num_layers": L, "window": list(window), "score_kind": score_kind, "margin": margin, "tasks": list(tasks), "rows": rows,
+            "num_layers": L, "window": list(window), "score_kind": score_kind, "margin": margin,
+            "tasks": list(tasks), "rows": rows,
             "dense_dm_by_depth": {n: [r["dm_mean"] for r in d["depths"]] for n, d in dense.items()
                                   if len(d["depths"]) == L + 1},
             "seconds": round(time.time() - t0, 1)}

@@ -85,5 +85,5 @@ def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory:
                     "dm_final": float(np.mean(dms)), "dm_std": float(np.std(dms, ddof=1)) if len(runs) > 1 else 0.0,
                     "seeds": list(seeds), "runs": runs})
     methods["random"] = {"steps": rnd}
-    return {"counts": list(counts), "num_layers": L, "score_kind": score_kind, "margin": margin, "bi": bi, "shortgpt_order": order, "dense": dense,
-            "methods": methods, "seconds": round(time.time() - t0, 1)}
+    return {"counts": list(counts), "num_layers": L, "score_kind": score_kind, "margin": margin, "bi": bi,
+            "shortgpt_order": order, "dense": dense, "methods": methods, "seconds": round(time.time() - t0, 1)}

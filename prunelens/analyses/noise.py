@@ -56,8 +56,8 @@ def cell_seed(seed: int, ai: int, depth: int) -> int:
 
 
 def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depths=None, seeds=(0, 1, 2),
-               sigma=None, include_bos: bool = False, score_kind: str = "raw", margin: str = "logit", batch_size: int = 16,
-               progress: bool = False, tp: int | None = None) -> dict:
+               sigma=None, include_bos: bool = False, score_kind: str = "raw", margin: str = "logit",
+               batch_size: int = 16, progress: bool = False, tp: int | None = None) -> dict:
     """Final DM and accuracy under noise. Returns JSON-ready dict with `dm` and `acc` [A, Dsel, S] arrays,
     their mean/std over seeds [A, Dsel], the clean full-depth measurement (TP, phases) and sigma [L+1]."""
     from .states import prompt_states
@@ -68,8 +68,8 @@ def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depth
     if sigma is None:
         sigma = prompt_states(lm, samples, fmt, include_bos=include_bos, batch_size=batch_size)["sigma"]
     # A given TP (e.g. from a finished `analyze` run) spares the full-depth clean lens, ~L times the cost on a CPU.
-    clean = measure(lm, samples, fmt, score_kind=score_kind, margin=margin, batch_size=batch_size, progress=progress,
-                    depths=None if tp is None else [L])
+    clean = measure(lm, samples, fmt, score_kind=score_kind, margin=margin, batch_size=batch_size,
+                    progress=progress, depths=None if tp is None else [L])
     if tp is not None:
         clean.summary.update(transition_point=tp, tp_source="given")
     dm = np.zeros((len(alphas), len(depths), len(seeds)))

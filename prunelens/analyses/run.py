@@ -87,8 +87,6 @@ def _dense_from(root, ts, fmt, score_kind="raw", margin="logit") -> tuple[dict |
     same way (format, split, sample ids, score and margin): otherwise the dense row would compare other numbers."""
     if root is None:
         return None, None
-    import pandas as pd
-
     from ..results import read_json
     from .ablation import per_sample_from_csv
     out, per = {}, {}
@@ -99,9 +97,6 @@ def _dense_from(root, ts, fmt, score_kind="raw", margin="logit") -> tuple[dict |
         if got != want:
             raise ValueError(f"{root}/{n}/analysis.json measured {got} (n, format, split, score, margin), "
                              f"this ablation {want}")
-        ids = pd.read_csv(Path(root) / n / "samples.csv", usecols=["sample_id"], dtype=str)["sample_id"].unique()
-        if sorted(ids) != sorted(str(s.id) for s in t.samples):
-            raise ValueError(f"{root}/{n}/samples.csv holds other sample ids than this ablation (other --sample/--seed?)")
         out[n] = a
         per[n] = per_sample_from_csv(Path(root) / n / "samples.csv", [str(s.id) for s in t.samples],
                                      a["num_layers"], score_kind, margin)
@@ -109,7 +104,8 @@ def _dense_from(root, ts, fmt, score_kind="raw", margin="logit") -> tuple[dict |
 
 
 def run_ablation(out, *, model="gemma-3-270m", tasks=("arc_easy",), fmt="cloze", tp=None, window=(-2, 1),
-                 pairs=True, lm=None, task_kw=None, batch_size=16, dense_from=None, score_kind="raw", margin="logit"):
+                 pairs=True, lm=None, task_kw=None, batch_size=16, dense_from=None, score_kind="raw",
+                 margin="logit"):
     from .ablation import transition_ablation
     lm = _lm(model, lm)
     ts = {t.name: t for t in (_task(n, **(task_kw or {})) for n in tasks)}   # a .yaml/.jsonl spec -> its name
