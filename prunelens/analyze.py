@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .engine.score import Scores, score
-from .metrics import decision_margin, depth_summary, phases, predictions, transition_point
+from .metrics import decision_margin, depth_summary, phases, predictions, transition_point, transition_point_bootstrap
 from .results import now, versions, write_json
 
 
@@ -46,6 +46,8 @@ def measure(lm, samples, fmt: str = "cloze", *, score_kind: str = "raw", margin:
     full = sc.depths == list(range(len(sc.depths)))
     tp = transition_point(dm, tau) if full else None
     ph = phases(tp, len(rows)) if full else {}
+    if full:
+        ph.update(transition_point_bootstrap(decision_margin(s, sc.gold, sc.n_options, margin), tau, n_boot, seed=seed))
     final = rows[-1]
     summary = {**ph, "tau": tau, "acc": final["acc"], "acc_ci": final["acc_ci"], "dm_final": final["dm_mean"],
                "dm_final_ci": final["dm_ci"]}
@@ -116,3 +118,34 @@ def analyze(model: str, task: str, fmt: str = "cloze", out: str | Path = "out", 
         result["plots"] = [p.name for p in plot_analysis(result, out)]
     write_json(out / "analysis.json", result)
     return result
+
+
+def transition_from_run(run_dir: str | Path, *, tau: float | None = None, n_boot: int = 1000, seed: int = 0,
+                        write: bool = False) -> dict:
+    """Recompute the Transition Point and its bootstrap CI from a saved analyze run (analysis.json + samples.csv),
+    without the model. `tau` defaults to the run's own; `write` adds the CI to analysis.json, and only at that tau,
+    so the file never holds a TP and a CI of different definitions."""
+    from .results import read_json
+    run = Path(run_dir)
+    res = read_json(run / "analysis.json")
+    csv = run / "samples.csv"
+    if not csv.is_file():
+        raise FileNotFoundError(f"{csv}: the per-sample table of this analyze run is missing")
+    tau = res.get("tau", 0.0) if tau is None else tau
+    if write and tau != res.get("tau", 0.0):
+        raise ValueError(f"--write at tau={tau} would contradict {run / 'analysis.json'} (tau={res.get('tau')}); "
+                         "rerun analyze with --tau instead")
+    df = pd.read_csv(csv, usecols=["sample_id", "depth", "dm"])
+    dm = df.pivot(index="sample_id", columns="depth", values="dm")    # [N, D]
+    if list(dm.columns) != list(range(len(dm.columns))) or dm.isna().any().any():
+        raise ValueError(f"{csv}: needs every depth 0..L for every sample to place a Transition Point")
+    if len(dm) != res.get("n_samples", len(dm)):
+        raise ValueError(f"{csv} has {len(dm)} samples, analysis.json says {res.get('n_samples')}")
+    d = dm.to_numpy()
+    out = {"transition_point": transition_point(d.mean(0), tau), "tau": tau,
+           **transition_point_bootstrap(d, tau, n_boot, seed=seed)}
+    if write:
+        res.update({k: out[k] for k in ("tp_ci", "tp_none_frac", "tp_boot_counts")})
+        write_json(run / "analysis.json", res)
+    return out
+

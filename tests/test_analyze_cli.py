@@ -52,6 +52,15 @@ def test_cli_analyze_writes_schema(ckpt, custom_task, tmp_path, fmt, capsys):
     for f in ("samples.csv", "dm_by_depth.png", "of_heatmap.png", "kl_by_depth.png"):
         assert (out / f).is_file()
     assert "analysis.json" in capsys.readouterr().out
+    # The TP CI measured in-process equals the one recomputed from samples.csv alone (same seed and resamples).
+    assert main(["transition", str(out), "--n-boot", "100"]) == 0
+    from prunelens.analyze import transition_from_run
+    again = transition_from_run(out, n_boot=100)
+    assert again["transition_point"] == tp
+    assert again["tp_ci"] == res["tp_ci"] and again["tp_boot_counts"] == res["tp_boot_counts"]
+    assert sum(res["tp_boot_counts"].values()) == 100
+    with pytest.raises(ValueError, match="tau"):
+        transition_from_run(out, tau=0.5, n_boot=100, write=True)
 
 
 def test_cli_bad_task_file_is_one_clear_error(ckpt, tmp_path, capsys):

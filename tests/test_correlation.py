@@ -42,6 +42,9 @@ def test_points_and_correlation(tmp_path):
     ref = stats.pearsonr([0.2, 0.5, 0.8], [0.4, 0.2, 0.1])
     assert res["n"] == 3 and res["r"] == pytest.approx(ref[0]) and res["p"] == pytest.approx(ref[1])
     assert len(res["dropped"]) == 1 and res["min_significant_r"] > 0.99
+    assert pts[0]["tp_ci_relative"] is None                       # dense measured without a TP CI
+    trs[1]["dense"]["tp_ci"] = [3, None]                           # upper tail: no TP
+    assert point_from_trajectory(trs[1])["tp_ci_relative"] == [0.3, None]
     for i, t in enumerate(trs):
         write_json(tmp_path / f"run{i}" / "trajectory.json", t)
     out = run_correlation(tmp_path / "corr", [tmp_path])

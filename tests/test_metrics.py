@@ -9,7 +9,7 @@ import scipy.stats
 
 from prunelens.metrics import (accuracy_by_depth, bootstrap_mean_ci, decision_margin, depth_summary, entropy,
                                kl_divergence, label_distribution, option_frequency, phases, predictions,
-                               score_summary, top_share, transition_point)
+                               score_summary, top_share, transition_point, transition_point_bootstrap)
 from prunelens.metrics import bootstrap as bootstrap_mod
 
 NAN = float("nan")
@@ -208,6 +208,26 @@ def test_transition_point_rejects_bad_input():
         transition_point([0.1, 0.2], tau=-0.1)
     with pytest.raises(ValueError):
         transition_point([0.1, NAN])
+
+
+def test_transition_point_bootstrap_sharp_and_silent():
+    rng = np.random.default_rng(0)
+    sharp = np.array([-1.0, -1.0, -1.0, 1.0, 1.0]) + 0.01 * rng.standard_normal((50, 5))
+    r = transition_point_bootstrap(sharp, n_boot=200)
+    assert r == {"tp_ci": [3, 3], "tp_none_frac": 0.0, "tp_boot_counts": {"3": 200}}
+    r = transition_point_bootstrap(-np.abs(sharp), n_boot=200)
+    assert r["tp_ci"] == [None, None] and r["tp_none_frac"] == 1.0
+
+
+def test_transition_point_bootstrap_matches_exact_resampling_law():
+    # Two questions: A crosses at depth 1, B never does. A resample of 2 is {A,A} w.p. 1/4 (TP 1) and otherwise has
+    # mean [-1, 0, -1] or B's curve (no TP), so P(no TP) = 3/4 exactly.
+    dm = np.array([[-1.0, 1.0, 1.0], [-1.0, -1.0, -3.0]])
+    r = transition_point_bootstrap(dm, n_boot=4000, seed=1)
+    assert abs(r["tp_none_frac"] - 0.75) < 0.03                         # binomial sd 0.007
+    assert set(r["tp_boot_counts"]) == {"1", "none"} and r["tp_ci"] == [1, None]
+    with pytest.raises(ValueError):
+        transition_point_bootstrap(np.zeros(5))
 
 
 def test_phases():

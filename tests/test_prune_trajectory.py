@@ -179,3 +179,17 @@ def test_compare_summary(tmp_path):
     assert "random (2 seeds)" in md and "iterative - tail" in md and "iterative - random" in md
     assert (tmp_path / "cmp" / "compare_acc_dm_vs_ratio.png").stat().st_size > 0
     assert main(["compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "c2")]) == 2
+
+
+@pytest.mark.parametrize("score_kind", ["raw", "norm"])
+def test_dense_step_equals_analyze_measure(tmp_path, score_kind):
+    """A trajectory's dense record is the decision lens of analyze.measure on the same samples: DM by depth, TP and
+    the TP's bootstrap CI (same resamples)."""
+    from prunelens.analyze import measure
+    lm = tiny_lm("llama", num_layers=4)
+    t = _run(lm, tmp_path, steps=1, score_kind=score_kind)
+    m = measure(lm, Task().samples, "cloze", score_kind=score_kind, n_boot=50, progress=False)
+    d = t["dense"]
+    assert max(abs(a - b["dm_mean"]) for a, b in zip(d["dm_mean"], m.depths)) < 1e-4
+    for k in ("transition_point", "tp_ci", "tp_boot_counts"):
+        assert d[k] == m.summary[k], k

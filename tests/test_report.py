@@ -52,8 +52,21 @@ def test_report_sections_images_no_links(runs, tmp_path):
     assert html.count("<img") == len(srcs)
     assert not re.search(r"https?://", html) and "href=" not in html and "<script" not in html
     assert "r = " in html                          # correlation computed on the fly from the trajectories
-    abl = re.search('<section id="ablation">(.*?)</section>', html, re.S).group(1)
+    summ = re.search('<section id="summary">(.*?)</section>', html, re.S).group(1)
+    assert "TP 95% CI" in summ
+
     assert "tiny Δ acc" in abl and len(re.findall(r"<td>[+-]\d\.\d{3} \[", abl)) == 3   # paired change, with CI
+
+
+def test_tp_identified_follows_its_ci():
+    from prunelens.report.findings import transition_identified
+    a = {"model": "m", "task": "t", "n_samples": 100, "num_layers": 18, "transition_point": 12, "tp_ci": [10, 14],
+         "tp_none_frac": 0.0}
+    assert transition_identified({"analysis": [a]}).status == HOLDS
+    a.update(tp_ci=[10, None], tp_none_frac=0.2)
+    f = transition_identified({"analysis": [a]})
+    assert f.status == FAILS and "95% CI [10, none]" in f.evidence and "20%" in f.evidence
+    assert transition_identified({"analysis": [dict(a, transition_point=None)]}).status == NODATA
 
 
 def test_empty_sections_say_so(tmp_path):
@@ -61,7 +74,8 @@ def test_empty_sections_say_so(tmp_path):
                                                          "dropped": []})
     html = build_report([tmp_path / "only"], tmp_path / "r.html").read_text()
     assert html.count("no data for this section") == 9          # all but correlation and findings
-    assert html.count(">not enough data<") == 10                  # every claim, honestly
+    from prunelens.report.findings import CHECKS
+    assert html.count(">not enough data<") == len(CHECKS)         # every claim, honestly
 
 
 def test_findings_follow_the_numbers(runs):

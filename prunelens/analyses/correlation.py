@@ -39,6 +39,8 @@ def point_from_trajectory(traj: dict, gamma: float = 0.5, source: str = "") -> d
         [s["ratio"] for s in st], [T.final_acc(s) for s in st], dense_acc, ch, gamma)
     return {"model": traj.get("model") or traj.get("model_path"), "task": traj.get("task"),
             "method": T.method(traj), "num_layers": L, "tp_relative": T.tp_relative(d, L),
+            # The TP's question-bootstrap CI, when the dense measurement has it; None bound = "no TP" there.
+            "tp_ci_relative": [None if x is None else x / L for x in d["tp_ci"]] if d.get("tp_ci") and L else None,
             "dense_acc": dense_acc, "chance": ch, "critical_ratio": cr,
             "censored": cr is None, "max_ratio": max((s["ratio"] for s in st), default=None), "source": source}
 

@@ -113,6 +113,11 @@ def correlation_scatter(res: dict, path) -> Path:
     fig, ax = plt.subplots(figsize=(5, 4))
     pts = [p for p in res["points"] if p["tp_relative"] is not None and p["critical_ratio"] is not None]
     ax.scatter([p["tp_relative"] for p in pts], [p["critical_ratio"] for p in pts])
+    for p in pts:   # the TP's 95% CI as a horizontal bar; an open end (no TP in the tail) runs to the right edge
+        ci = p.get("tp_ci_relative")
+        if ci and ci[0] is not None:
+            ax.plot([ci[0], 1.0 if ci[1] is None else ci[1]], [p["critical_ratio"]] * 2, color="C0", alpha=0.4,
+                    linestyle="-" if ci[1] is not None else ":")
     for p in pts:
         ax.annotate(f"{Path(str(p['model'])).name}/{p['task']}", (p["tp_relative"], p["critical_ratio"]), fontsize=6)
     if res.get("fit"):

@@ -15,9 +15,25 @@ def cmd_analyze(a) -> int:
           f"[{res['acc_ci'][0]:.3f}, {res['acc_ci'][1]:.3f}]"
           + (f", acc_norm={res['acc_norm']:.3f}" if "acc_norm" in res else "")
           + f", final DM={res['dm_final']:.3f}, Transition Point="
-          + (f"{tp} of {res['num_layers']} ({res['transition_relative']:.2f})" if tp is not None else "none"))
+          + (f"{tp} of {res['num_layers']} ({res['transition_relative']:.2f})" if tp is not None else "none")
+          + (f", 95% CI {_tp_ci(res)}" if "tp_ci" in res else ""))
     print(f"results: {a.out}/analysis.json, {a.out}/samples.csv; plots: "
           + ", ".join(f"{a.out}/{p}" for p in res.get("plots", [])))
+    return 0
+
+
+def _tp_ci(r: dict) -> str:
+    lo, hi = ("none" if x is None else x for x in r["tp_ci"])
+    return f"[{lo}, {hi}]" + (f" (no TP in {r['tp_none_frac']:.0%} of resamples)" if r["tp_none_frac"] else "")
+
+
+def cmd_transition(a) -> int:
+    from ..analyze import transition_from_run
+    for run in a.runs:
+        r = transition_from_run(run, tau=a.tau, n_boot=a.n_boot, seed=a.seed, write=a.write)
+        tp = "none" if r["transition_point"] is None else r["transition_point"]
+        print(f"{run}: Transition Point={tp} (tau={r['tau']}), 95% CI {_tp_ci(r)}; resampled TPs: "
+              + " ".join(f"{k}:{v}" for k, v in r["tp_boot_counts"].items()))
     return 0
 
 
@@ -30,3 +46,11 @@ def register(sub) -> None:
     p.add_argument("--tau", type=float, default=0.0, help="Transition Point tolerance")
     p.add_argument("--n-boot", type=int, default=1000)
     p.set_defaults(func=cmd_analyze)
+
+    t = sub.add_parser("transition", help="Transition Point and its bootstrap CI from saved analyze runs (no model)")
+    t.add_argument("runs", nargs="+", help="analyze output folders (analysis.json + samples.csv)")
+    t.add_argument("--tau", type=float, default=None, help="tolerance (default: the run's own)")
+    t.add_argument("--n-boot", type=int, default=1000)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--write", action="store_true", help="add the CI to each run's analysis.json (at the run's tau)")
+    t.set_defaults(func=cmd_transition)

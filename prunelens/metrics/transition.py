@@ -48,3 +48,32 @@ def phases(tp: int | None, num_depths: int) -> dict:
         raise ValueError(f"tp={tp} out of range 0..{last}")
     return {"transition_point": tp, "transition_relative": tp / last,
             "silent_phase": [0, tp - 1] if tp > 0 else None, "decisive_phase": [tp, last]}
+
+
+def transition_point_bootstrap(dm, tau: float = 0.0, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> dict:
+    """How well n questions pin down the Transition Point: resample questions, recompute the mean-DM crossing.
+
+    dm: [N, D] per-question decision margin at every depth (D = L + 1). The TP is a property of the mean curve, so a
+    flat curve near tau gives a TP that moves by many layers between resamples even when the point estimate looks
+    sharp; this is the error bar the referee asks for on the TP itself.
+    Returns {"tp_ci": [lo, hi], "tp_none_frac", "tp_boot_counts"}. "No TP" (silent at the last depth) sorts after
+    depth L, so a bound that falls there is None; tp_none_frac is the share of resamples with no TP.
+    """
+    d = _to_numpy(dm)
+    if d.ndim != 2 or d.shape[0] == 0 or d.shape[1] < 2:
+        raise ValueError(f"dm must be [N, D] with N >= 1 and D >= 2, got shape {d.shape}")
+    if not 0.0 < ci < 1.0:
+        raise ValueError(f"ci must be in (0, 1), got {ci}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    n, D = d.shape
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    means = np.stack([d[i].mean(0) for i in idx])                      # [n_boot, D]
+    none = D                                                            # "no TP" sorts after depth L = D - 1
+    tps = np.array([none if (t := transition_point(m, tau)) is None else t for m in means])
+    alpha = (1.0 - ci) / 2.0
+    # Nearest-rank percentiles keep the bounds on integer depths (interpolating between 12 and "none" is meaningless).
+    lo, hi = (int(np.percentile(tps, 100 * q, method="inverted_cdf")) for q in (alpha, 1 - alpha))
+    counts = {("none" if t == none else str(t)): int(c) for t, c in zip(*np.unique(tps, return_counts=True))}
+    return {"tp_ci": [None if lo == none else lo, None if hi == none else hi],
+            "tp_none_frac": float((tps == none).mean()), "tp_boot_counts": counts}

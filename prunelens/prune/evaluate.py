@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ..engine.score import Resume, score
-from ..metrics import depth_summary, phases, predictions, transition_point
+from ..metrics import decision_margin, depth_summary, phases, predictions, transition_point, transition_point_bootstrap
 from .cache import _nbytes, prefix_keys
 from ..model.surgery import pruned_view
 
@@ -90,7 +90,9 @@ def summarize(ctx, raw: np.ndarray) -> dict:
            "acc_by_depth": [r["acc"] for r in rows],
            "option_frequency": f["option_frequency"], "kl_to_labels": f["kl_to_labels"],
            "of_entropy": f["entropy"], "top_option_share": f["top_option_share"],
-           "kl_by_depth": [r["kl_to_labels"] for r in rows]}
+           "kl_by_depth": [r["kl_to_labels"] for r in rows],
+           **transition_point_bootstrap(decision_margin(s, ctx.gold, ctx.n_options, ctx.margin), ctx.tau, ctx.n_boot,
+                                        seed=ctx.seed)}
     if ctx.fmt == "cloze":
         for kind, arr in (("acc_raw", raw), ("acc_norm", raw / ctx.char_len[:, None, :])):
             rec[kind] = float((predictions(arr[:, -1:], ctx.n_options)[:, 0] == ctx.gold).mean())

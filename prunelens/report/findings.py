@@ -63,6 +63,25 @@ def transition_exists(R) -> Finding:
                    "(0 < TP < L, DM > 0 from TP on).", _verdict(oks), "; ".join(ev) or "no analysis.json")
 
 
+def _ci_text(lo_hi) -> str:
+    return "[" + ", ".join("none" if x is None else str(x) for x in lo_hi) + "]"
+
+
+def transition_identified(R) -> Finding:
+    """Not a claim of the paper but the referee's question: does n pin the TP down to interior depths?"""
+    ev, oks = [], []
+    for a in R["analysis"]:
+        ci, L = a.get("tp_ci"), a.get("num_layers")
+        if a.get("transition_point") is None or not ci:
+            continue
+        oks.append(ci[0] is not None and ci[1] is not None and 0 < ci[0] and ci[1] < L)
+        ev.append(f"{_name(a)} (n={a.get('n_samples')}): TP={a['transition_point']}, 95% CI {_ci_text(ci)}, "
+                  f"no TP in {a.get('tp_none_frac', 0):.0%} of resamples")
+    return Finding("The Transition Point is identified at this sample size (its question-bootstrap 95% CI lies "
+                   "inside 1..L-1; 'none' = resamples where the final DM is not above tau).", _verdict(oks),
+                   "; ".join(ev) or "needs analysis.json with a TP and its CI (`prunelens transition --write`)")
+
+
 def of_matches_labels(R) -> Finding:
     ev, oks = [], []
     for a in R["analysis"]:
@@ -255,7 +274,7 @@ def ip_vs_oneshot(R) -> Finding:
                    "trajectory or controls.json")
 
 
-CHECKS = [transition_exists, of_matches_labels, sudden_collapse, cka_conflict, noise_asymmetry,
+CHECKS = [transition_exists, transition_identified, of_matches_labels, sudden_collapse, cka_conflict, noise_asymmetry,
           ablation_asymmetry, correlation_claim, recovery_bounded, beats_random, ip_vs_oneshot]
 
 

@@ -56,10 +56,19 @@ def _plots(r, names) -> str:
     return "".join(img(Path(r["_dir"]) / p) for p in r.get("plots", []) if p in names and (Path(r["_dir"]) / p).is_file())
 
 
+def _tp_ci(a) -> str:
+    if "tp_ci" not in a:
+        return ""
+    return "[" + ", ".join("none" if x is None else str(x) for x in a["tp_ci"]) + "]" + (
+        f" ({a['tp_none_frac']:.0%} none)" if a.get("tp_none_frac") else "")
+
+
 def s_summary(R, tmp) -> str:
     rows = [[Path(str(a["model"])).name, a["task"], a["format"], a["split"], a["n_samples"], f3(a["acc"]),
-             ci(a.get("acc_ci")), f3(a.get("dm_final")), a.get("transition_point"), a["num_layers"]] for a in R["analysis"]]
-    out = table(["model", "task", "format", "split", "n", "acc", "95% CI", "final DM", "TP", "L"], rows) if rows else ""
+             ci(a.get("acc_ci")), f3(a.get("dm_final")), a.get("transition_point"), _tp_ci(a), a["num_layers"]]
+            for a in R["analysis"]]
+    out = table(["model", "task", "format", "split", "n", "acc", "95% CI", "final DM", "TP", "TP 95% CI", "L"],
+                rows) if rows else ""
     other = sorted({f"{k}: {_title(r)}" for k in ("cka", "noise", "ablation", "recovery", "controls", "trajectory")
                     for r in R[k]})
     return out + ("<p class=note>other results: " + "; ".join(other) + "</p>" if other else "")
