@@ -65,7 +65,11 @@ def test_matrix_and_best_match():
     assert C[1, 2] == pytest.approx(textbook_cka(A[1], B[2]), abs=1e-12)
     const = np.ones((1, 15, 4))
     assert np.isnan(cka_matrix(const, B)).all()        # zero-variance state: undefined, not 0 or 1
-    assert best_match(np.array([[0.1, 0.9, 0.3], [np.nan] * 3])) == [1, None]
+    assert best_match(np.array([[0.1, 0.9, 0.3], [np.nan] * 3]), layers_only=False) == [1, None]
+    # layers only: row 0 (embeddings) is matched to itself, later rows never to column 0
+    E = np.array([[1.0, 0.2, 0.1], [0.9, 0.3, 0.5], [0.8, 0.6, 0.4]])
+    assert best_match(E) == [0, 2, 1] and best_match(E, layers_only=False) == [0, 0, 0]
+    assert best_match(np.array([[np.nan, 0.2], [0.5, np.nan]])) == [None, None]
     assert kept_depths([0, 2, 3]) == [0, 1, 3, 4]
 
 

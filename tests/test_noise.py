@@ -1,5 +1,6 @@
 """Noise injection: alpha = 0 is exactly the clean run, a large alpha changes it, and the hook hits h_l."""
 import numpy as np
+import pytest
 import torch
 
 from helpers import tiny_lm, tiny_samples
@@ -45,3 +46,12 @@ def test_noise_lands_on_the_chosen_depth_only():
     with capture_residuals(lm.anatomy, pos) as c2:
         lm.anatomy.base(input_ids=ids)
     assert torch.equal(c0.stacked(), c2.stacked())
+
+
+def test_phase_sensitivity_by_hand():
+    res = {"clean": {"transition_point": 2, "dm_final": 1.0, "acc": 0.8}, "alphas": [0.1], "depths": [0, 1, 2, 3],
+           "dm_mean": [[0.9, 0.5, 0.8, 1.0]], "acc_mean": [[0.8, 0.4, 0.7, 0.8]]}
+    (ps,) = phase_sensitivity(res)
+    assert ps["silent_drop"] == pytest.approx(0.3) and ps["decisive_drop"] == pytest.approx(0.1)
+    assert ps["silent_acc_drop"] == pytest.approx(0.2) and ps["decisive_acc_drop"] == pytest.approx(0.05)
+    assert (ps["n_silent"], ps["n_decisive"]) == (2, 2)

@@ -54,7 +54,7 @@ def test_report_sections_images_no_links(runs, tmp_path):
     assert "r = " in html                          # correlation computed on the fly from the trajectories
     summ = re.search('<section id="summary">(.*?)</section>', html, re.S).group(1)
     assert "TP 95% CI" in summ
-
+    abl = re.search('<section id="ablation">(.*?)</section>', html, re.S).group(1)
     assert "tiny Δ acc" in abl and len(re.findall(r"<td>[+-]\d\.\d{3} \[", abl)) == 3   # paired change, with CI
 
 
@@ -91,6 +91,9 @@ def test_findings_follow_the_numbers(runs):
     assert noise_asymmetry(Rs).status == HOLDS
     n["phase_sensitivity"][0]["silent_drop"] = 0.0
     assert noise_asymmetry(Rs).status == FAILS
+    n["phase_sensitivity"][0].update(silent_drop=2.0, silent_acc_drop=0.0, decisive_acc_drop=0.3)
+    f = noise_asymmetry(Rs)                                    # DM holds, accuracy does not
+    assert f.status == FAILS and f.evidence.startswith("1 of 2 comparisons hold")
     assert names
 
 

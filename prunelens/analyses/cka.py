@@ -91,9 +91,30 @@ def cka_matrix(A, B, debiased: bool = False, form: str = "auto") -> np.ndarray:
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
-def best_match(C: np.ndarray) -> list[int | None]:
-    """For each pruned depth j (row), the dense depth l (column) with the highest CKA; None for an all-NaN row."""
-    return [None if np.all(np.isnan(r)) else int(np.nanargmax(r)) for r in C]
+def best_match(C: np.ndarray, layers_only: bool = True) -> list[int | None]:
+    """For each pruned depth j (row), the dense depth l (column) with the highest CKA; None for an all-NaN row.
+
+    layers_only: a layer output (j >= 1) is matched among the dense layer outputs (l >= 1), as the paper's C[j, l]
+    is between layers; depth 0 (the embeddings) is matched to itself. The token-mean embedding carries the prompt's
+    token identities and reaches a CKA of ~0.5 against every depth, so admitting it makes the "best match" of a
+    degraded layer lexical rather than a depth. layers_only=False keeps every column (reported beside it).
+    """
+    C = np.asarray(C, dtype=float)
+    out = []
+    for j, r in enumerate(C):
+        if layers_only and j == 0:
+            out.append(None if np.isnan(r[0]) else 0)
+            continue
+        r = r[1:] if layers_only else r
+        out.append(None if np.all(np.isnan(r)) else int(np.nanargmax(r)) + (1 if layers_only else 0))
+    return out
+
+
+def match_summary(C: np.ndarray) -> dict:
+    """The best-match fields of one signal's matrix [L'+1, L+1] (layers only, and with the embeddings admitted)."""
+    bm, bm_all = best_match(C), best_match(C, layers_only=False)
+    return {"best_match": bm, "final_best": bm[-1], "best_match_with_embeddings": bm_all,
+            "final_best_with_embeddings": bm_all[-1]}
 
 
 def kept_depths(keep: list[int]) -> list[int]:
@@ -113,7 +134,6 @@ def cka_pruned_vs_dense(lm, samples, fmt: str, keep: list[int], *, debiased: boo
     out = {"keep": sorted(keep), "kept_depths": kept_depths(keep), "signals": {}}
     for sig in ("hidden", "decision"):
         C = cka_matrix(pruned[sig], dense[sig], debiased, form)
-        out["signals"][sig] = {"matrix": C, "best_match": best_match(C),
-                               "diag": [float(C[j, j]) for j in range(C.shape[0])],
-                               "final_best": best_match(C)[-1]}
+        out["signals"][sig] = {"matrix": C, "diag": [float(C[j, j]) for j in range(C.shape[0])],
+                               **match_summary(C)}
     return out

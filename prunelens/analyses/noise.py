@@ -90,14 +90,19 @@ def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depth
 
 
 def phase_sensitivity(res: dict) -> list[dict]:
-    """Per alpha: mean drop of final DM (clean - noisy) when the noise is in the Silent vs the Decisive phase."""
+    """Per alpha: mean drop (clean - noisy) of final DM and of accuracy when the noise is in the Silent vs the
+    Decisive phase. Both, because a DM can fall on questions that stay right (and accuracy can fall while DM barely
+    moves), and the paper's Figure 6 shows both."""
     tp = res["clean"].get("transition_point")
     out = []
     for ai, a in enumerate(res["alphas"]):
-        drop = res["clean"]["dm_final"] - np.asarray(res["dm_mean"])[ai]
-        sil = [x for d, x in zip(res["depths"], drop) if tp is not None and d < tp]
-        dec = [x for d, x in zip(res["depths"], drop) if tp is not None and d >= tp]
-        out.append({"alpha": a, "silent_drop": float(np.mean(sil)) if sil else None,
-                    "decisive_drop": float(np.mean(dec)) if dec else None, "n_silent": len(sil),
-                    "n_decisive": len(dec)})
+        row = {"alpha": a}
+        for key, clean, noisy in (("", "dm_final", "dm_mean"), ("acc_", "acc", "acc_mean")):
+            drop = res["clean"][clean] - np.asarray(res[noisy])[ai]
+            sil = [x for d, x in zip(res["depths"], drop) if tp is not None and d < tp]
+            dec = [x for d, x in zip(res["depths"], drop) if tp is not None and d >= tp]
+            row[f"silent_{key}drop"] = float(np.mean(sil)) if sil else None
+            row[f"decisive_{key}drop"] = float(np.mean(dec)) if dec else None
+        row["n_silent"], row["n_decisive"] = len(sil), len(dec)
+        out.append(row)
     return out

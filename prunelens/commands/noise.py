@@ -11,8 +11,8 @@ def cmd_noise(a) -> int:
                   seeds=ints(a.seeds), include_bos=a.include_bos, lm=lm, task_kw=task_kw(a),
                   batch_size=a.batch_size, tp=a.tp, **measure_kw(a))
     for ps in r["phase_sensitivity"]:
-        print(f"alpha={ps['alpha']:g}: mean final-DM drop, noise in Silent phase {ps['silent_drop']}, "
-              f"in Decisive phase {ps['decisive_drop']}")
+        print(f"alpha={ps['alpha']:g}: mean drop when the noise is in the Silent / Decisive phase: final DM "
+              f"{ps['silent_drop']} / {ps['decisive_drop']}, accuracy {ps['silent_acc_drop']} / {ps['decisive_acc_drop']}")
     print(f"results: {a.out}/noise.json ({r['seconds']} s); plots: " + ", ".join(r["plots"]))
     return 0
 

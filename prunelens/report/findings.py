@@ -126,8 +126,11 @@ def cka_conflict(R) -> Finding:
         acc = ""
         if c.get("pruned_eval"):
             acc = f", acc dense {c['dense_eval']['acc']:.3f} -> pruned {c['pruned_eval']['acc']:.3f}"
+        emb = "".join(f"; with the embeddings admitted, {sig} matches depth {c['signals'][sig][k]}"
+                      for sig in ("hidden", "decision") for k in ["final_best_with_embeddings"]
+                      if c["signals"][sig].get(k, c["signals"][sig]["final_best"]) != c["signals"][sig]["final_best"])
         ev.append(f"{_name(c)} ({len(c['removed'])}/{c['num_layers']} removed): the last pruned depth {j} best "
-                  f"matches dense depth {h} (hidden) and {d} (decision token){acc}")
+                  f"matches dense layer output {h} (hidden) and {d} (decision token){acc}{emb}")
     return Finding("After heavy pruning the last pruned layer's hidden states still align with a dense layer on or "
                    "above the identity diagonal, while its decision-token state falls below the diagonal (Figure 3).",
                    _verdict(oks), "; ".join(ev) or "no cka.json")
@@ -142,8 +145,12 @@ def noise_asymmetry(R) -> Finding:
             oks.append(ps["silent_drop"] > ps["decisive_drop"])
             ev.append(f"{_name(n)} α={ps['alpha']:g}: mean final-DM drop {ps['silent_drop']:.3f} (Silent, "
                       f"{ps['n_silent']} depths) vs {ps['decisive_drop']:.3f} (Decisive, {ps['n_decisive']})")
-    return Finding("Noise in the Silent phase degrades the final DM more than the same relative noise in the "
-                   "Decisive phase.", _verdict(oks), "; ".join(ev) or "no noise.json with both phases")
+            if ps.get("silent_acc_drop") is not None and ps.get("decisive_acc_drop") is not None:
+                oks.append(ps["silent_acc_drop"] > ps["decisive_acc_drop"])
+                ev.append(f"accuracy drop {ps['silent_acc_drop']:.3f} vs {ps['decisive_acc_drop']:.3f}")
+    return Finding("Noise in the Silent phase degrades the final DM and accuracy more than the same relative noise "
+                   "in the Decisive phase.", _verdict(oks), _tally(oks) + "; ".join(ev)
+                   or "no noise.json with both phases")
 
 
 def ablation_asymmetry(R) -> Finding:

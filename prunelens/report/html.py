@@ -129,10 +129,12 @@ def s_cka(R, tmp) -> str:
 def s_noise(R, tmp) -> str:
     out = []
     for n in R["noise"]:
-        rows = [[f"{p['alpha']:g}", f3(p["silent_drop"]), f3(p["decisive_drop"])] for p in n["phase_sensitivity"]]
+        rows = [[f"{p['alpha']:g}", f3(p["silent_drop"]), f3(p["decisive_drop"]), f3(p.get("silent_acc_drop")),
+                 f3(p.get("decisive_acc_drop"))] for p in n["phase_sensitivity"]]
         out.append(f"<h3>{_title(n)}</h3><p class=note>n={n.get('n_samples')}, seeds {esc(n['seeds'])}, TP "
                    f"{n['clean'].get('transition_point')}, clean final DM {n['clean']['dm_final']:.3f}</p>"
-                   + table(["α", "mean DM drop, Silent", "mean DM drop, Decisive"], rows)
+                   + table(["α", "mean DM drop, Silent", "mean DM drop, Decisive", "mean acc drop, Silent",
+                            "mean acc drop, Decisive"], rows)
                    + _plots(n, ["noise_heatmap.png", "noise_lines.png"]))
     return "".join(out)
 

@@ -72,5 +72,6 @@ done
 
 # 7. Correlation over every IP trajectory (one point per task), then the report.
 prunelens correlate results/prune_gemma3_270m "$OUT/trajectories" --method iterative+skip --out "$OUT/correlation"
-prunelens report "$OUT" results/prune_gemma3_270m --title "prunelens study: Gemma-3-270M, cloze" \
-  --out "$OUT/report.html"
+# Named parts only: the raw-score pilot in pilot_raw/ measured differently and must not mix into the report.
+prunelens report "$OUT"/{dense,ablation,noise,cka,recovery,trajectories,correlation} results/prune_gemma3_270m \
+  --title "prunelens study: Gemma-3-270M, cloze" --out "$OUT/report.html"
