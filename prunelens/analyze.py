@@ -136,7 +136,8 @@ def transition_from_run(run_dir: str | Path, *, tau: float | None = None, n_boot
         raise ValueError(f"--write at tau={tau} would contradict {run / 'analysis.json'} (tau={res.get('tau')}); "
                          "rerun analyze with --tau instead")
     df = pd.read_csv(csv, usecols=["sample_id", "depth", "dm"])
-    dm = df.pivot(index="sample_id", columns="depth", values="dm")    # [N, D]
+    # pivot sorts the ids ("10" < "2"); the file's order is measure's, and the resamples index rows in that order.
+    dm = df.pivot(index="sample_id", columns="depth", values="dm").loc[df["sample_id"].unique()]   # [N, D]
     if list(dm.columns) != list(range(len(dm.columns))) or dm.isna().any().any():
         raise ValueError(f"{csv}: needs every depth 0..L for every sample to place a Transition Point")
     if len(dm) != res.get("n_samples", len(dm)):
@@ -148,4 +149,3 @@ def transition_from_run(run_dir: str | Path, *, tau: float | None = None, n_boot
         res.update({k: out[k] for k in ("tp_ci", "tp_none_frac", "tp_boot_counts")})
         write_json(run / "analysis.json", res)
     return out
-

@@ -95,3 +95,22 @@ def test_lens_runs_in_fp32_for_bf16_models():
     assert (outs[0] - outs[1]).abs().max() < 0.1
     lp, _ = Lens(lm16.anatomy).token_logprobs(torch.randn(3, 64, dtype=torch.bfloat16), torch.zeros(3, 1).long())
     assert lp.dtype == torch.float32 and torch.isfinite(lp).all()
+
+
+def test_transition_from_run_keeps_the_runs_sample_order(tmp_path):
+    """Ids whose sorted order differs from the run's ("10" < "2"): the CLI recompute must resample rows in the
+    file's (= measure's) order, or its CI would differ from the one measured in-process with the same seed."""
+    import pandas as pd
+    from prunelens.analyze import transition_from_run
+    from prunelens.metrics import transition_point_bootstrap
+    from prunelens.results import write_json
+    rng = np.random.default_rng(0)
+    ids = [str(i) for i in (2, 10, 7, 1, 30, 4, 11, 3)]
+    dm = rng.normal(0.1, 1.0, size=(len(ids), 5))                     # a wide TP distribution
+    rows = [{"sample_id": s, "depth": d, "dm": dm[i, d]} for i, s in enumerate(ids) for d in range(5)]
+    pd.DataFrame(rows).to_csv(tmp_path / "samples.csv", index=False)
+    write_json(tmp_path / "analysis.json", {"n_samples": len(ids), "tau": 0.0})
+    got = transition_from_run(tmp_path, n_boot=200, seed=3)
+    want = transition_point_bootstrap(dm, 0.0, 200, seed=3)
+    assert got["tp_boot_counts"] == want["tp_boot_counts"] and got["tp_ci"] == want["tp_ci"]
+    assert len(want["tp_boot_counts"]) > 1                          # the order matters for this data

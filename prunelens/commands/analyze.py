@@ -23,8 +23,8 @@ def cmd_analyze(a) -> int:
 
 
 def _tp_ci(r: dict) -> str:
-    lo, hi = ("none" if x is None else x for x in r["tp_ci"])
-    return f"[{lo}, {hi}]" + (f" (no TP in {r['tp_none_frac']:.0%} of resamples)" if r["tp_none_frac"] else "")
+    from ..metrics import tp_ci_text
+    return tp_ci_text(r["tp_ci"]) + (f" (no TP in {r['tp_none_frac']:.0%} of resamples)" if r["tp_none_frac"] else "")
 
 
 def cmd_transition(a) -> int:

@@ -2,10 +2,10 @@
 from .bootstrap import bootstrap_mean_ci
 from .decision import (accuracy_by_depth, decision_margin, depth_summary, entropy, kl_divergence, label_distribution,
                        option_frequency, predictions, score_summary, top_share)
-from .transition import phases, transition_point, transition_point_bootstrap
+from .transition import phases, tp_ci_text, transition_point, transition_point_bootstrap
 
 __all__ = [
     "accuracy_by_depth", "bootstrap_mean_ci", "decision_margin", "depth_summary", "entropy", "kl_divergence",
     "label_distribution", "option_frequency", "phases", "predictions", "score_summary", "top_share",
-    "transition_point", "transition_point_bootstrap",
+    "tp_ci_text", "transition_point", "transition_point_bootstrap",
 ]

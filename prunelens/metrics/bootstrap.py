@@ -14,6 +14,18 @@ def _to_numpy(x) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+def bootstrap_means(v: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    """[N, D] -> [n_boot, D]: the column means of n_boot resamples of the rows. One index matrix [n_boot, N] serves
+    every column; replicates are built in chunks so memory stays bounded when N*D*n_boot is large."""
+    n, d = v.shape
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    means = np.empty((n_boot, d))
+    step = max(1, _MAX_CHUNK_ELEMS // max(1, n * d))
+    for start in range(0, n_boot, step):
+        means[start:start + step] = v[idx[start:start + step]].mean(axis=1)  # [chunk, N, D] -> [chunk, D]
+    return means
+
+
 def bootstrap_mean_ci(values, n_boot: int = 1000, ci: float = 0.95, seed: int = 0):
     """Percentile bootstrap CI of the mean over samples (axis 0).
 
@@ -32,15 +44,7 @@ def bootstrap_mean_ci(values, n_boot: int = 1000, ci: float = 0.95, seed: int = 
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     scalar = v.ndim == 1
-    v2 = v[:, None] if scalar else v
-    n, d = v2.shape
-
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, n, size=(n_boot, n))  # [n_boot, N], shared by all columns
-    means = np.empty((n_boot, d))
-    step = max(1, _MAX_CHUNK_ELEMS // max(1, n * d))
-    for start in range(0, n_boot, step):
-        means[start:start + step] = v2[idx[start:start + step]].mean(axis=1)  # [chunk, N, D] -> [chunk, D]
+    means = bootstrap_means(v[:, None] if scalar else v, n_boot, seed)
 
     alpha = (1.0 - ci) / 2.0
     lo, hi = np.percentile(means, [100.0 * alpha, 100.0 * (1.0 - alpha)], axis=0)  # each [D]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .bootstrap import _to_numpy
+from .bootstrap import _to_numpy, bootstrap_means
 
 
 def transition_point(dm_mean, tau: float = 0.0) -> int | None:
@@ -66,14 +66,17 @@ def transition_point_bootstrap(dm, tau: float = 0.0, n_boot: int = 1000, ci: flo
         raise ValueError(f"ci must be in (0, 1), got {ci}")
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    n, D = d.shape
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
-    means = np.stack([d[i].mean(0) for i in idx])                      # [n_boot, D]
-    none = D                                                            # "no TP" sorts after depth L = D - 1
-    tps = np.array([none if (t := transition_point(m, tau)) is None else t for m in means])
+    none = d.shape[1]                                                   # "no TP" sorts after depth L = D - 1
+    tps = np.array([none if (t := transition_point(m, tau)) is None else t
+                    for m in bootstrap_means(d, n_boot, seed)])
     alpha = (1.0 - ci) / 2.0
     # Nearest-rank percentiles keep the bounds on integer depths (interpolating between 12 and "none" is meaningless).
     lo, hi = (int(np.percentile(tps, 100 * q, method="inverted_cdf")) for q in (alpha, 1 - alpha))
     counts = {("none" if t == none else str(t)): int(c) for t, c in zip(*np.unique(tps, return_counts=True))}
     return {"tp_ci": [None if lo == none else lo, None if hi == none else hi],
             "tp_none_frac": float((tps == none).mean()), "tp_boot_counts": counts}
+
+
+def tp_ci_text(ci) -> str:
+    """A TP CI for people: "[13, none]", where none is the "no TP" tail."""
+    return "[" + ", ".join("none" if x is None else str(x) for x in ci) + "]"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..analyses import trajectories as T
+from ..metrics import tp_ci_text
 
 HOLDS, FAILS, NODATA = "holds", "does not hold", "not enough data"
 
@@ -63,10 +64,6 @@ def transition_exists(R) -> Finding:
                    "(0 < TP < L, DM > 0 from TP on).", _verdict(oks), "; ".join(ev) or "no analysis.json")
 
 
-def _ci_text(lo_hi) -> str:
-    return "[" + ", ".join("none" if x is None else str(x) for x in lo_hi) + "]"
-
-
 def transition_identified(R) -> Finding:
     """Not a claim of the paper but the referee's question: does n pin the TP down to interior depths?"""
     ev, oks = [], []
@@ -75,7 +72,7 @@ def transition_identified(R) -> Finding:
         if a.get("transition_point") is None or not ci:
             continue
         oks.append(ci[0] is not None and ci[1] is not None and 0 < ci[0] and ci[1] < L)
-        ev.append(f"{_name(a)} (n={a.get('n_samples')}): TP={a['transition_point']}, 95% CI {_ci_text(ci)}, "
+        ev.append(f"{_name(a)} (n={a.get('n_samples')}): TP={a['transition_point']}, 95% CI {tp_ci_text(ci)}, "
                   f"no TP in {a.get('tp_none_frac', 0):.0%} of resamples")
     return Finding("The Transition Point is identified at this sample size (its question-bootstrap 95% CI lies "
                    "inside 1..L-1; 'none' = resamples where the final DM is not above tau).", _verdict(oks),
@@ -126,9 +123,9 @@ def cka_conflict(R) -> Finding:
         acc = ""
         if c.get("pruned_eval"):
             acc = f", acc dense {c['dense_eval']['acc']:.3f} -> pruned {c['pruned_eval']['acc']:.3f}"
-        emb = "".join(f"; with the embeddings admitted, {sig} matches depth {c['signals'][sig][k]}"
-                      for sig in ("hidden", "decision") for k in ["final_best_with_embeddings"]
-                      if c["signals"][sig].get(k, c["signals"][sig]["final_best"]) != c["signals"][sig]["final_best"])
+        emb = "".join(f"; with the embeddings admitted, {sig} matches depth {s['final_best_with_embeddings']}"
+                      for sig, s in c["signals"].items()
+                      if s.get("final_best_with_embeddings", s["final_best"]) != s["final_best"])
         ev.append(f"{_name(c)} ({len(c['removed'])}/{c['num_layers']} removed): the last pruned depth {j} best "
                   f"matches dense layer output {h} (hidden) and {d} (decision token){acc}{emb}")
     return Finding("After heavy pruning the last pruned layer's hidden states still align with a dense layer on or "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..analyses import figures as F
 from ..analyses import trajectories as T
+from ..metrics import tp_ci_text
 from ..results import atomic_write_text
 from .collect import collect
 from .findings import findings
@@ -59,7 +60,7 @@ def _plots(r, names) -> str:
 def _tp_ci(a) -> str:
     if "tp_ci" not in a:
         return ""
-    return "[" + ", ".join("none" if x is None else str(x) for x in a["tp_ci"]) + "]" + (
+    return tp_ci_text(a["tp_ci"]) + (
         f" ({a['tp_none_frac']:.0%} none)" if a.get("tp_none_frac") else "")
 
 
