@@ -6,6 +6,15 @@ cloze: prunelens (shared-context KV cache, scored positions only, one stacked fu
 letter: all-depth letter lens vs one plain forward of the same prompts (with all logits, and with logits_to_keep=1).
 
     python bench/bench_analyze.py --n 100 [--data-dir ../shared/data]
+
+Issue 14 (the lens at the machine's matmul limit), in one process on one loaded model:
+
+    python bench/bench_analyze.py --lens-paths plain,tiled --tasks arc_easy,hellaswag --n 100 --skip-naive \
+        --skip-letter [--data-dir ../shared/data]
+
+prints the square fp32 matmul GFLOP/s, the lens's own shape ([rows, d] x [d, V] with its log-sum-exp, argmax and
+target pick) through each lens path, then `measure` (cloze, every depth) per task and path, with the largest
+per-depth score difference between the paths.
 """
 from __future__ import annotations
 
@@ -18,6 +27,7 @@ import torch
 
 from prunelens.analyze import measure
 from prunelens.engine.encode import encode_pair
+from prunelens.engine.lens import Lens
 from prunelens.engine.score import _left_pad, score_letter
 from prunelens.model import load_model
 from prunelens.tasks import load_task
@@ -56,6 +66,25 @@ def plain_forward(lm, samples, batch_size, keep_last: bool):
         lm.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=False, **kw)
 
 
+def gflops_square(n: int = 2048, rep: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = min(timed(torch.mm, a, b)[1] for _ in range(rep))
+    return 2 * n ** 3 / best / 1e9
+
+
+@torch.no_grad()
+def gflops_lens(lm, tiled: bool, rows: int = 4096, rep: int = 3) -> float:
+    """The lens's shape on the loaded model: `rows` residuals through the full-vocabulary log-softmax."""
+    d, V = lm.anatomy.unembed.weight.shape[1], lm.anatomy.unembed.weight.shape[0]
+    h = torch.randn(rows, d) * 5
+    t = torch.randint(0, V, (rows, 2))
+    lens = Lens(lm.anatomy, tiled=tiled)
+    lens.token_logprobs(h[:256], t[:256])
+    best = min(timed(lens.token_logprobs, h, t)[1] for _ in range(rep))
+    return 2 * rows * d * V / best / 1e9
+
+
 def timed(fn, *a, **kw):
     t = time.perf_counter()
     r = fn(*a, **kw)
@@ -68,9 +97,16 @@ def main():
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--skip-letter", action="store_true")
+    ap.add_argument("--model", default="gemma-3-270m")
+    ap.add_argument("--lens-paths", default=None,
+                    help="comma list of lens paths to compare (plain = the untiled engine before issue 14, tiled)")
+    ap.add_argument("--tasks", default="arc_easy", help="tasks for the lens-path comparison")
     a = ap.parse_args()
     torch.manual_seed(0)
-    lm = load_model("gemma-3-270m", device="cpu", dtype="float32")
+    lm = load_model(a.model, device="cpu", dtype="float32")
+    if a.lens_paths:
+        return compare_lens_paths(lm, a)
     task = load_task("arc_easy", split="validation", data_dir=a.data_dir, limit=a.n)
     S = task.samples
     print(f"model gemma-3-270m, arc_easy validation n={len(S)}, threads={torch.get_num_threads()}")
@@ -91,6 +127,34 @@ def main():
         diff = np.nanmax(np.abs(ref - m.scores.scores))
         print(f"cloze naive reference: {t_naive:.1f}s -> speed-up {t_naive / t_ours:.1f}x; "
               f"max abs diff of per-depth option scores {diff:.2e}")
+
+
+def compare_lens_paths(lm, a):
+    import os
+    paths = a.lens_paths.split(",")
+    print(f"model {a.model}, threads={torch.get_num_threads()}")
+    sq = gflops_square()
+    print(f"square fp32 matmul 2048^3: {sq:.1f} GFLOP/s")
+    for p in paths:
+        g = gflops_lens(lm, p == "tiled")
+        print(f"lens shape, {p}: {g:.1f} GFLOP/s = {g / sq:.0%} of the square matmul", flush=True)
+    for task_name in a.tasks.split(","):
+        split = "validation"
+        S = load_task(task_name, split=split, data_dir=a.data_dir, sample=a.n, seed=0).samples
+        res = {}
+        for p in paths:
+            os.environ["PRUNELENS_LENS"] = p              # read by every Lens the engine builds
+            m, t = timed(measure, lm, S, "cloze", batch_size=a.batch_size, progress=False)
+            res[p] = (m.scores, t)
+            print(f"{task_name} n={len(S)} {p}: measure {t:.1f}s, peak RSS so far {rss_gb():.2f} GB", flush=True)
+        os.environ.pop("PRUNELENS_LENS", None)
+        base = res[paths[0]]
+        for p in paths[1:]:
+            diff = max(np.nanmax(np.abs(res[p][0].scores - base[0].scores)),
+                       np.nanmax(np.abs(res[p][0].norm - base[0].norm)))
+            same = all((res[p][0].final_greedy == base[0].final_greedy).ravel())
+            print(f"{task_name}: {p} vs {paths[0]}: {base[1] / res[p][1]:.2f}x, max per-depth score diff "
+                  f"{diff:.2e}, is_greedy equal: {same}")
 
 
 if __name__ == "__main__":

@@ -7,18 +7,26 @@ one matmul per chunk so that U is streamed once per chunk rather than once per l
 from __future__ import annotations
 
 import copy
+import os
 
 import torch
 
 from ..model.anatomy import Anatomy
 
 
+# Tile sizes measured on the 2-core AVX-512 CPU this project is built on (bench/RESULTS.md, issue 14): a [rows, vt]
+# fp32 logits tile of 8 MB stays in the last-level cache while it is reduced. On CUDA the tile only bounds memory.
+TILE_ROWS = 1024
+TILE_VOCAB = 4096
+
+
 class Lens:
-    def __init__(self, anatomy: Anatomy, chunk_bytes: int = 512 << 20):
+    def __init__(self, anatomy: Anatomy, chunk_bytes: int = 512 << 20, tiled: bool | None = None,
+                 tile_rows: int = TILE_ROWS, tile_vocab: int = TILE_VOCAB):
         self.a = anatomy
         w = anatomy.unembed.weight
         self.device = w.device
-        # U is read in its stored dtype and upcast per chunk: a full fp32 copy of a bf16 unembedding would double
+        # U is read in its stored dtype and upcast per tile: a full fp32 copy of a bf16 unembedding would double
         # the memory of the largest matrix in small models.
         self.weight = w.detach()
         b = getattr(anatomy.unembed, "bias", None)
@@ -27,9 +35,12 @@ class Lens:
         self.norm = copy.deepcopy(anatomy.final_norm).float().eval()
         for p in self.norm.parameters():
             p.requires_grad_(False)
-        # 512 MB of fp32 logits = 512 rows of a 262k vocabulary: below ~500 rows the CPU matmul loses 15-25% of
-        # its throughput (measured), so callers stack rows up to this size before projecting.
-        self.chunk_rows = max(1, chunk_bytes // (4 * w.shape[0]))
+        # PRUNELENS_LENS=plain selects the untiled path (one [r, V] block per chunk), kept for benchmarks.
+        self.tiled = os.environ.get("PRUNELENS_LENS", "tiled") != "plain" if tiled is None else tiled
+        self.tile_rows, self.tile_vocab, self.plain_bytes = tile_rows, tile_vocab, chunk_bytes
+        # Callers stack rows of several batches up to this many before projecting: below it the matmul loses
+        # throughput (the plain path: 512 MB of fp32 logits = 512 rows of a 262k vocabulary).
+        self.chunk_rows = tile_rows if self.tiled else max(1, chunk_bytes // (4 * w.shape[0]))
 
     @property
     def vocab_size(self) -> int:
@@ -44,6 +55,14 @@ class Lens:
             z = z * self.a.logit_scale
         if self.a.softcap:
             z = self.a.softcap * torch.tanh(z / self.a.softcap)
+        return z
+
+    def _finish_(self, z: torch.Tensor) -> torch.Tensor:
+        """_finish in place (same operations, same order)."""
+        if self.a.logit_scale != 1.0:
+            z.mul_(self.a.logit_scale)
+        if self.a.softcap:
+            z.div_(self.a.softcap).tanh_().mul_(self.a.softcap)
         return z
 
     def _project(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -70,11 +89,18 @@ class Lens:
         h [R, d]; targets [R, J] token ids, -1 = unused. Returns (logprob [R, J] fp32, is_greedy [R, J] bool).
         J > 1 lets one row (a shared context's last token) serve the first token of every option.
         """
+        if self.tiled:
+            return self._token_logprobs_tiled(h, targets)
+        return self._token_logprobs_plain(h, targets)
+
+    def _token_logprobs_plain(self, h: torch.Tensor, targets: torch.Tensor):
+        """The whole [r, V] logits block per chunk (the engine before tiling; kept as the benchmark reference)."""
         R = h.shape[0]
         targets = targets.to(self.device)
         out = torch.zeros(targets.shape, dtype=torch.float32, device=self.device)
         greedy = torch.zeros(targets.shape, dtype=torch.bool, device=self.device)
-        step = -(-R // -(-R // self.chunk_rows)) if R else 1       # equal chunks: no small remainder matmul
+        rows = max(1, self.plain_bytes // (4 * self.vocab_size))
+        step = -(-R // -(-R // rows)) if R else 1                   # equal chunks: no small remainder matmul
         for s in range(0, R, step):
             z = self._project(self.normed(h[s:s + step]))                      # [r, V]
             t = targets[s:s + step]
@@ -86,4 +112,44 @@ class Lens:
             lse = m + z.sub_(m).exp_().sum(-1, keepdim=True).log()
             out[s:s + len(z)] = torch.where(t >= 0, picked - lse, 0.0)
             greedy[s:s + len(z)] = (arg == tc) & (t >= 0)
+        return out, greedy
+
+    def _token_logprobs_tiled(self, h: torch.Tensor, targets: torch.Tensor):
+        """The same numbers with the vocabulary in tiles: each [r, vt] logits tile is produced into one reused
+        buffer that stays in cache while its max/argmax, target pick and exp-sum are read, and the tiles' results
+        are merged online (log-sum-exp by logaddexp, argmax by a strict > so the first index wins across tiles as
+        within one). Nothing of size [r, V] is ever written to memory, which is what held the plain path at ~60% of
+        the machine's matmul throughput."""
+        R, V = h.shape[0], self.vocab_size
+        targets = targets.to(self.device)
+        out = torch.zeros(targets.shape, dtype=torch.float32, device=self.device)
+        greedy = torch.zeros(targets.shape, dtype=torch.bool, device=self.device)
+        rows, vt = self.tile_rows, min(self.tile_vocab, V)
+        step = -(-R // -(-R // rows)) if R else 1
+        buf = torch.empty(min(step, R) * vt, dtype=torch.float32, device=self.device)
+        for s in range(0, R, step):
+            x = self.normed(h[s:s + step])                                      # [r, d]
+            r = len(x)
+            t = targets[s:s + step]
+            lse = torch.full((r,), -torch.inf, device=self.device)
+            best = torch.full((r,), -torch.inf, device=self.device)
+            arg = torch.zeros(r, dtype=torch.long, device=self.device)
+            picked = torch.zeros(t.shape, dtype=torch.float32, device=self.device)
+            for v0 in range(0, V, vt):
+                w = self.weight[v0:v0 + vt]
+                n = len(w)
+                z = buf[:r * n].view(r, n)
+                torch.mm(x, w.to(torch.float32).T, out=z)                       # [r, n], in cache
+                if self.bias is not None:
+                    z += self.bias[v0:v0 + n]
+                z = self._finish_(z)
+                inside = (t >= v0) & (t < v0 + n)
+                picked = torch.where(inside, z.gather(1, (t - v0).clamp(0, n - 1)), picked)
+                m, a = z.max(-1)
+                better = m > best                                               # strict: earlier tile wins ties
+                arg = torch.where(better, a + v0, arg)
+                best = torch.where(better, m, best)
+                lse = torch.logaddexp(lse, m + z.sub_(m[:, None]).exp_().sum(-1).log())
+            out[s:s + r] = torch.where(t >= 0, picked - lse[:, None], 0.0)
+            greedy[s:s + r] = (arg[:, None] == t) & (t >= 0)
         return out, greedy
