@@ -2,6 +2,8 @@
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
 OUT     ?= out/demo
+# a built-in alias (gemma-3-270m, smollm2-135m), a hub id or a local checkpoint
+MODEL   ?= gemma-3-270m
 # torch: installed only when no torch is importable, and pinned to the CPU wheel this project is built on;
 # a bare or open-ended torch requirement would pull a multi-GB CUDA build. A torch already installed for the
 # system python (CUDA or not) is kept: the venv then sees system site-packages.
@@ -28,8 +30,8 @@ install: $(VENV)/.base
 install-test: $(VENV)/.test
 
 demo: $(VENV)/.base
-	$(PY) -m prunelens.cli analyze --model gemma-3-270m --task arc_easy --split validation --format cloze \
-	    --sample $${DEMO_SAMPLES:-200} --out $(OUT)
+	$(PY) -m prunelens.cli analyze --model $(MODEL) --task arc_easy --split validation --format cloze \
+	    --sample $${DEMO_SAMPLES:-200} --out $(OUT) --overwrite
 
 test: $(VENV)/.test
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
