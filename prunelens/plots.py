@@ -89,7 +89,43 @@ def plot_kl(res: dict, path: Path) -> Path:
     return path
 
 
+def plot_decision_depth(res: dict, path: Path) -> Path:
+    """Fraction of questions decided by depth l (Kaplan-Meier, both rules) with 95% bootstrap bands, and every
+    transition estimator's point and CI as a bar under the curves (solid: identified, dotted: not)."""
+    est = res["estimators"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (key, label) in enumerate((("decision_depth_pred", "prediction = final prediction"),
+                                      ("decision_depth_gold", "prediction = gold"))):
+        e = est[key]
+        x = range(len(e["curve"]))
+        ax.step(x, e["curve"], where="post", color=f"C{i}", label=f"decided, {label}")
+        ax.fill_between(x, e["curve_ci"][0], e["curve_ci"][1], step="post", color=f"C{i}", alpha=0.2)
+    ax.axhline(0.5, color="k", lw=0.6, ls=":")
+    L = est["num_layers"]
+    for i, key in enumerate(("mean_dm_tp", "decision_depth_pred", "decision_depth_gold", "acc_changepoint")):
+        e, y = est[key], -0.06 - 0.05 * i
+        lo, hi = (L + 0.5 if b is None else b for b in e["ci"])
+        ls = "-" if e["verdict"] == "identified" else ":"
+        ax.plot([lo, hi], [y, y], ls, color=f"C{i + 2}", lw=2,
+                label=f"{key}: {'none' if e['point'] is None else e['point']} ({e['verdict']})")
+        if e["point"] is not None:
+            ax.plot([e["point"]], [y], "o", color=f"C{i + 2}", ms=4)
+    ax.set_xlim(-0.5, L + 0.5)
+    ax.set_ylim(-0.3, 1.02)
+    ax.set_xlabel("depth (bars: 95% CIs; a bar reaching the right edge reaches 'none')")
+    ax.set_ylabel("fraction of questions decided")
+    ax.legend(fontsize=6, loc="upper left")
+    ax.set_title("Decision depth · " + _title(res), fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_analysis(res: dict, out: Path) -> list[Path]:
     out = Path(out)
-    return [plot_dm(res, out / "dm_by_depth.png"), plot_of_heatmap(res, out / "of_heatmap.png"),
-            plot_kl(res, out / "kl_by_depth.png")]
+    paths = [plot_dm(res, out / "dm_by_depth.png"), plot_of_heatmap(res, out / "of_heatmap.png"),
+             plot_kl(res, out / "kl_by_depth.png")]
+    if res.get("estimators"):
+        paths.append(plot_decision_depth(res, out / "decision_depth.png"))
+    return paths

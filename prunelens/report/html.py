@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..analyses import figures as F
 from ..analyses import trajectories as T
-from ..metrics import tp_ci_text
+from ..metrics import IDENTIFIED, identify, tp_ci_text
 from ..results import atomic_write_text
 from .collect import collect
 from .findings import findings
@@ -64,19 +64,48 @@ def _tp_ci(a) -> str:
         f" ({a['tp_none_frac']:.0%} none)" if a.get("tp_none_frac") else "")
 
 
+EST_KEYS = ("mean_dm_tp", "decision_depth_pred", "decision_depth_gold", "acc_changepoint")
+EST_HEAD = ["TP verdict", "decision depth (pred)", "decision depth (gold)", "acc change-point"]
+EST_NOTE = ("<p class=note>Transition estimators: point [95% CI] (none = no transition in that tail), ✓ identified "
+            "at this n / ✗ not (a rule on the CI: both bounds inside 1..L-1 and at most L/4 apart; "
+            "prunelens/metrics/estimators.py). Decision depth: median depth from which a question's lens prediction "
+            "stays at its final prediction (pred) or at the gold option (gold), Kaplan-Meier with never-decided "
+            "questions censored; change-point: half-rise depth of layer accuracy.</p>")
+
+
+def _est_cell(e: dict | None) -> str:
+    if not e:
+        return ""
+    return (f"{'none' if e['point'] is None else e['point']} {tp_ci_text(e['ci'])} "
+            + ("✓" if e["verdict"] == IDENTIFIED else "✗"))
+
+
+def _est_cells(a: dict) -> list[str]:
+    """The four estimator cells of a run or step; without an estimators block, the TP's verdict from its tp_ci."""
+    est = a.get("estimators") or {}
+    cells = [_est_cell(est.get(k)) for k in EST_KEYS]
+    if not cells[0] and a.get("tp_ci") and a.get("num_layers"):
+        v, _ = identify(a["tp_ci"], a["num_layers"])
+        cells[0] = "✓" if v == IDENTIFIED else "✗"
+    elif cells[0]:
+        cells[0] = cells[0].rsplit(" ", 1)[1]           # the TP and its CI have their own columns
+    return cells
+
+
 def s_summary(R, tmp) -> str:
     rows = [[Path(str(a["model"])).name, a["task"], a["format"], a["split"], a["n_samples"], f3(a["acc"]),
-             ci(a.get("acc_ci")), f3(a.get("dm_final")), a.get("transition_point"), _tp_ci(a), a["num_layers"]]
-            for a in R["analysis"]]
-    out = table(["model", "task", "format", "split", "n", "acc", "95% CI", "final DM", "TP", "TP 95% CI", "L"],
-                rows) if rows else ""
+             ci(a.get("acc_ci")), f3(a.get("dm_final")), a.get("transition_point"), _tp_ci(a), *_est_cells(a),
+             a["num_layers"]] for a in R["analysis"]]
+    out = table(["model", "task", "format", "split", "n", "acc", "95% CI", "final DM", "TP", "TP 95% CI", *EST_HEAD,
+                 "L"], rows) + EST_NOTE if rows else ""
     other = sorted({f"{k}: {_title(r)}" for k in ("cka", "noise", "ablation", "recovery", "controls", "trajectory")
                     for r in R[k]})
     return out + ("<p class=note>other results: " + "; ".join(other) + "</p>" if other else "")
 
 
 def s_dm(R, tmp) -> str:
-    return "".join(f"<h3>{_title(a)}</h3>" + _plots(a, ["dm_by_depth.png"]) for a in R["analysis"])
+    return "".join(f"<h3>{_title(a)}</h3>" + _plots(a, ["dm_by_depth.png", "decision_depth.png"])
+                   for a in R["analysis"])
 
 
 def s_of(R, tmp) -> str:
@@ -104,10 +133,16 @@ def s_trajectories(R, tmp) -> str:
 def s_removed(R, tmp) -> str:
     out = []
     for t in R["trajectory"]:
+        try:
+            L = T.num_layers(t)
+        except ValueError:
+            L = None
         rows = [[f3(s.get("ratio")), ", ".join(map(str, s.get("removed", []))), f3(T.final_acc(s)),
-                 ci(s.get("acc_ci")), f3(s.get("dm_final")), s.get("transition_point")] for s in T.steps(t)]
+                 ci(s.get("acc_ci")), f3(s.get("dm_final")), s.get("transition_point"), _tp_ci(s),
+                 *_est_cells({**s, "num_layers": L and L - len(s.get("removed", []))})] for s in T.steps(t)]
         out.append(f"<h3>{_title(t)} [{esc(T.method(t))}]</h3>"
-                   + table(["ratio", "removed (original ids, in order)", "acc", "95% CI", "final DM", "TP"], rows))
+                   + table(["ratio", "removed (original ids, in order)", "acc", "95% CI", "final DM", "TP",
+                            "TP 95% CI", *EST_HEAD], rows))
     for c in R["controls"]:
         rows = [[f3(s["ratio"]), ", ".join(map(str, s["removed"])), f3(s["acc"]), ci(s["acc_ci"]), f3(s["dm_final"])]
                 for s in c["methods"]["shortgpt_oneshot"]["steps"]]
@@ -189,7 +224,10 @@ def s_recovery(R, tmp) -> str:
 def s_findings(R, tmp) -> str:
     items = "".join(f"<li><b class='{f.status.split()[0]}'>{esc(f.status)}</b>: {esc(f.claim)}<br>"
                     f"<span class=note>{esc(f.evidence)}</span></li>" for f in findings(R))
-    return f"<ol>{items}</ol>"
+    return ("<p class=note>Every verdict is read off a 95% interval, shown with the numbers: <b class=holds>holds</b> "
+            "= the interval excludes the null; <b class=does>does not hold</b> = it excludes the claim; "
+            "<b class=not>not resolved at this n</b> = it contains both (more questions or seeds could decide it); "
+            "not enough data = nothing to decide on.</p>" + f"<ol>{items}</ol>")
 
 
 def build_report(run_dirs, out, title: str = "prunelens report") -> Path:

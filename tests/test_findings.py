@@ -1,0 +1,223 @@
+"""Every finding is decided by an interval: hand-made inputs for "holds", "does not hold" and "not resolved at this n"
+per check (and "not enough data" where nothing is given). Pure numpy, no model."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from prunelens.metrics import kl_divergence, label_distribution, option_frequency
+from prunelens.report import findings as F
+from prunelens.report.findings import FAILS, HOLDS, NODATA, UNRESOLVED, decide, mover
+
+
+def R(**kw):
+    out = {k: [] for k in ("analysis", "trajectory", "cka", "noise", "ablation", "correlation", "recovery",
+                           "controls")}
+    out.update(kw)
+    return out
+
+
+def test_decide_and_mover():
+    assert [decide(0.1, 0.3), decide(-0.3, -0.1), decide(-0.1, 0.1)] == [HOLDS, FAILS, UNRESOLVED]
+    assert [decide(0.0, 0.1, ">"), decide(0.0, 0.1, ">=")] == [UNRESOLVED, HOLDS]
+    assert [decide(-0.2, -0.1, "<"), decide(0.1, 0.2, "<"), decide(None, 0.1, "<")] == [HOLDS, FAILS, UNRESOLVED]
+    assert decide(2, 3, ">=", null=2) == HOLDS and decide(0, 1, ">=", null=2) == FAILS
+    d, lo, hi = mover(0.6, [0.5, 0.7], 0.4, [0.37, 0.44])
+    assert d == pytest.approx(0.2) and lo == pytest.approx(0.2 - np.hypot(0.1, 0.04))
+    assert hi == pytest.approx(0.2 + np.hypot(0.1, 0.03))
+
+
+def _analysis(tp, ci, L=18, **kw):
+    return {"model": "m", "task": "t", "n_samples": 100, "num_layers": L, "transition_point": tp, "tp_ci": ci, **kw}
+
+
+def test_transition_exists_three_ways():
+    f = F.transition_exists
+    assert f(R(analysis=[_analysis(9, [7, 11])])).status == HOLDS
+    assert f(R(analysis=[_analysis(None, [None, None])])).status == FAILS
+    assert f(R(analysis=[_analysis(0, [0, 0])])).status == FAILS
+    res = f(R(analysis=[_analysis(9, [7, None])]))
+    assert res.status == UNRESOLVED and "95% CI [7, none]" in res.evidence
+    assert f(R(analysis=[_analysis(9, None)])).status == UNRESOLVED          # a point TP alone decides nothing
+    assert f(R()).status == NODATA
+
+
+def test_transition_identified_is_the_ci_rule():
+    f = F.transition_identified
+    assert f(R(analysis=[_analysis(12, [10, 14], tp_none_frac=0.0)])).status == HOLDS
+    res = f(R(analysis=[_analysis(12, [3, 15], tp_none_frac=0.0)]))           # inside, but 12 depths wide
+    assert res.status == FAILS and "width 12" in res.evidence
+    assert f(R()).status == NODATA
+
+
+def _est(*verdicts):
+    keys = ("mean_dm_tp", "decision_depth_pred", "decision_depth_gold", "acc_changepoint")
+    return {k: {"point": 9, "ci": [8, 10] if v else [2, None],
+                "verdict": "identified" if v else "not identified at this n"} for k, v in zip(keys, verdicts)}
+
+
+def test_where_identified():
+    f = F.transition_where_identified
+    res = f(R(analysis=[_analysis(9, [8, 10], estimators=_est(False, False, True, False))]))
+    assert res.status == HOLDS and "decision depth (gold) 9 [8, 10] identified" in res.evidence
+    assert f(R(analysis=[_analysis(9, [8, 10], estimators=_est(False, False, False, False))])).status == FAILS
+    assert f(R(analysis=[_analysis(9, [8, 10])])).status == NODATA
+
+
+def _kl_run(tmp_path, pred, gold, tp):
+    n, d = pred.shape
+    pd.DataFrame({"sample_id": np.repeat(np.arange(n), d), "depth": np.tile(np.arange(d), n),
+                  "gold": np.repeat(gold, d), "pred": pred.reshape(-1)}).to_csv(tmp_path / "samples.csv", index=False)
+    of = option_frequency(pred, 3)
+    kl = kl_divergence(of, label_distribution(gold, 3)[None])
+    return {"model": "m", "task": "t", "transition_point": tp, "_dir": str(tmp_path),
+            "depths": [{"kl_to_labels": float(k), "option_frequency": list(o)} for k, o in zip(kl, of)]}
+
+
+def test_of_matches_labels_three_ways(tmp_path):
+    rng = np.random.default_rng(0)
+    n, d = 60, 6
+    gold = rng.integers(0, 3, n)
+    collapsed = np.zeros((n, 3), int)
+    for name, pred, want in (("holds", np.hstack([collapsed, np.repeat(gold[:, None], 3, 1)]), HOLDS),
+                             ("fails", np.hstack([np.repeat(gold[:, None], 3, 1), collapsed]), FAILS),
+                             ("noise", rng.integers(0, 3, (n, d)), UNRESOLVED)):
+        (tmp_path / name).mkdir()
+        res = F.of_matches_labels(R(analysis=[_kl_run(tmp_path / name, pred, gold, 3)]))
+        assert res.status == want, (name, res.evidence)
+        assert "95% CI [" in res.evidence
+    a = _kl_run(tmp_path / "holds", np.hstack([collapsed, np.repeat(gold[:, None], 3, 1)]), gold, 3)
+    a["_dir"] = str(tmp_path / "nowhere")
+    assert F.of_matches_labels(R(analysis=[a])).status == UNRESOLVED          # no per-question data, no interval
+
+
+def _traj(accs, h):
+    return {"model": "m", "task": "t", "method": "ip", "num_layers": 8,
+            "dense": {"acc": accs[0], "acc_ci": [accs[0] - h, accs[0] + h]},
+            "steps": [{"removed": list(range(i + 1)), "ratio": (i + 1) / 8, "acc": a, "acc_ci": [a - h, a + h]}
+                      for i, a in enumerate(accs[1:])]}
+
+
+def test_sudden_collapse_three_ways():
+    f = F.sudden_collapse
+    assert f(R(trajectory=[_traj([0.8, 0.78, 0.77, 0.3, 0.28], 0.02)])).status == HOLDS     # one cliff
+    assert f(R(trajectory=[_traj([0.8, 0.7, 0.6, 0.5, 0.4], 0.01)])).status == FAILS       # a steady slide
+    assert f(R(trajectory=[_traj([0.8, 0.79, 0.8], 0.01)])).status == FAILS                # nothing falls
+    # the issue's case: n=16, a one-question drop whose CIs span [0.19, 0.69]
+    res = f(R(trajectory=[_traj([0.44, 0.44, 0.38], 0.25)]))
+    assert res.status == UNRESOLVED and "2·drop − range" in res.evidence
+    t = _traj([0.8, 0.78, 0.77, 0.3, 0.28], 0.02)
+    del t["steps"][1]["acc_ci"]
+    assert f(R(trajectory=[t])).status == UNRESOLVED
+    assert f(R()).status == NODATA
+
+
+def _cka(h, d, h_ci=None, d_ci=None):
+    sig = lambda b, ci: {"final_best": b, **({"final_best_ci": ci} if ci else {})}   # noqa: E731
+    return {"model": "m", "task": "t", "kept_depths": list(range(7)), "removed": [1, 2], "num_layers": 8,
+            "signals": {"hidden": sig(h, h_ci), "decision": sig(d, d_ci)}}
+
+
+def test_cka_conflict_three_ways():
+    f = F.cka_conflict
+    res = f(R(cka=[_cka(7, 3)]))
+    assert res.status == UNRESOLVED and "no CI" in res.evidence                # cka.json has point matches only
+    assert f(R(cka=[_cka(7, 3, [6, 8], [2, 4])])).status == HOLDS
+    assert f(R(cka=[_cka(7, 3, [3, 5], [2, 4])])).status == FAILS
+    assert f(R(cka=[_cka(7, 3, [5, 8], [2, 4])])).status == UNRESOLVED
+    assert f(R()).status == NODATA
+
+
+def _noise(sil, dec):
+    depths = list(range(len(sil) + len(dec)))
+    return {"model": "m", "task": "t", "alphas": [1.0], "depths": depths,
+            "clean": {"transition_point": len(sil), "dm_final": 2.0, "acc": 0.8},
+            "dm_mean": [[2.0 - x for x in sil + dec]], "acc_mean": [[0.8 - x / 4 for x in sil + dec]]}
+
+
+def test_noise_asymmetry_three_ways():
+    f = F.noise_asymmetry
+    res = f(R(noise=[_noise([1.5, 1.6, 1.4], [0.1, 0.2, 0.15])]))
+    assert res.status == HOLDS and res.evidence.startswith("2 of 2 comparisons hold")
+    assert f(R(noise=[_noise([0.1, 0.2, 0.15], [1.5, 1.6, 1.4])])).status == FAILS
+    assert f(R(noise=[_noise([0.1, 1.5, 0.9], [0.2, 1.0, 0.6])])).status == UNRESOLVED
+    res = f(R(noise=[_noise([1.5], [0.1, 0.2])]))                              # one Silent depth: no interval
+    assert res.status == UNRESOLVED and "no interval" in res.evidence
+    assert f(R()).status == NODATA
+
+
+def _ablation(pre, post, h):
+    row = lambda rm, d: {"removed": rm, "tasks": {"t": {"acc": 0.6 + d, "d_acc": d,          # noqa: E731
+                                                         "d_acc_ci": [d - h, d + h]}}}
+    return {"tp": 3, "tasks": ["t"], "rows": [{"removed": [], "tasks": {"t": {"acc": 0.6}}},
+                                              row([1], pre), row([2], pre), row([3], post), row([4], post)]}
+
+
+def test_ablation_asymmetry_three_ways():
+    f = F.ablation_asymmetry
+    assert f(R(ablation=[_ablation(-0.2, -0.01, 0.04)])).status == HOLDS
+    assert f(R(ablation=[_ablation(-0.01, -0.2, 0.04)])).status == FAILS
+    # the issue's case: means that differ, paired CIs that contain 0
+    res = f(R(ablation=[_ablation(-0.05, -0.02, 0.08)]))
+    assert res.status == UNRESOLVED and "difference +0.030" in res.evidence
+    a = _ablation(-0.2, -0.01, 0.04)
+    del a["rows"][1]["tasks"]["t"]["d_acc_ci"]
+    assert f(R(ablation=[a])).status == UNRESOLVED
+    assert f(R()).status == NODATA
+
+
+def _corr(r, n):
+    return {"r": r, "p": 0.01, "n": n, "min_significant_r": 0.6, "dropped": []}
+
+
+def test_correlation_three_ways():
+    f = F.correlation_claim
+    assert f(R(correlation=[_corr(-0.9, 10)])).status == HOLDS
+    assert f(R(correlation=[_corr(0.9, 10)])).status == FAILS
+    res = f(R(correlation=[_corr(-0.3, 10)]))
+    assert res.status == UNRESOLVED and "r 95% CI [" in res.evidence
+    assert f(R(correlation=[_corr(-0.99, 3)])).status == NODATA
+
+
+def _recovery(gains, last_acc, h=0.02):
+    runs = [{"ratio": r, "before": {"dm_final": 0.5, "dm_final_ci": [0.5 - h, 0.5 + h], "acc": 0.4},
+             "after": {"dm_final": 0.5 + g, "dm_final_ci": [0.5 + g - h, 0.5 + g + h], "acc": last_acc,
+                       "acc_ci": [last_acc - h, last_acc + h]}} for r, g in zip((0.25, 0.5), gains)]
+    return {"model": "m", "task": "t", "runs": runs, "dense": {"acc": 0.8, "acc_ci": [0.78, 0.82]}}
+
+
+def test_recovery_bounded_three_ways():
+    f = F.recovery_bounded
+    assert f(R(recovery=[_recovery([0.3, 0.2], 0.6)])).status == HOLDS
+    assert f(R(recovery=[_recovery([0.3, -0.2], 0.6)])).status == FAILS          # one ratio loses DM
+    assert f(R(recovery=[_recovery([0.3, 0.2], 0.9)])).status == FAILS           # tuned above dense
+    assert f(R(recovery=[_recovery([0.3, 0.01], 0.6)])).status == UNRESOLVED
+    assert f(R()).status == NODATA
+
+
+def _controls(ip, one, rnd, h=0.02):
+    ci = lambda a: [a - h, a + h]                                                            # noqa: E731
+    return {"model": "m", "task": "t", "methods": {
+        "ip": {"steps": [{"ratio": 0.25, "acc": ip, "acc_ci": ci(ip)}]},
+        "shortgpt_oneshot": {"steps": [{"ratio": 0.25, "acc": one, "acc_ci": ci(one)}]},
+        "random": {"steps": [{"ratio": 0.25, "acc": float(np.mean(rnd)), "acc_std": float(np.std(rnd, ddof=1)) if len(rnd) > 1 else 0.0,
+                              "seeds": list(range(len(rnd))), "runs": [{"acc": a, "acc_ci": ci(a)} for a in rnd]}]}}}
+
+
+def test_beats_random_three_ways():
+    f = F.beats_random
+    assert f(R(controls=[_controls(0.6, 0.5, [0.45, 0.46, 0.44])])).status == HOLDS
+    assert f(R(controls=[_controls(0.3, 0.5, [0.45, 0.46, 0.44])])).status == FAILS
+    assert f(R(controls=[_controls(0.46, 0.5, [0.45, 0.46, 0.44])])).status == UNRESOLVED
+    assert f(R(controls=[_controls(0.6, 0.5, [0.3, 0.6, 0.45])])).status == UNRESOLVED   # seeds disagree
+    res = f(R(controls=[_controls(0.6, 0.5, [0.45])]))
+    assert res.status == UNRESOLVED and "one seed" in res.evidence
+    assert f(R()).status == NODATA
+
+
+def test_ip_vs_oneshot_three_ways():
+    f = F.ip_vs_oneshot
+    rnd = [0.45, 0.46]
+    assert f(R(controls=[_controls(0.6, 0.5, rnd)])).status == HOLDS
+    assert f(R(controls=[_controls(0.4, 0.5, rnd)])).status == FAILS
+    assert f(R(controls=[_controls(0.49, 0.5, rnd)])).status == UNRESOLVED
+    assert f(R()).status == NODATA
