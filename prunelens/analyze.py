@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from .engine.score import Scores, score
-from .metrics import decision_margin, depth_summary, phases, predictions, transition_point, transition_point_bootstrap
+from .metrics import (decision_margin, depth_summary, phases, predictions, transition_estimators, transition_point,
+                      transition_point_bootstrap)
 from .results import now, versions, write_json
 
 
@@ -48,6 +49,10 @@ def measure(lm, samples, fmt: str = "cloze", *, score_kind: str = "raw", margin:
     ph = phases(tp, len(rows)) if full else {}
     if full:
         ph.update(transition_point_bootstrap(decision_margin(s, sc.gold, sc.n_options, margin), tau, n_boot, seed=seed))
+        # the TP beside the per-question decision depths and the accuracy change-point, with verdicts from their CIs
+        if len(rows) >= 3:
+            ph["estimators"] = transition_estimators(s, sc.gold, sc.n_options, margin=margin, tau=tau, n_boot=n_boot,
+                                                     seed=seed)
     final = rows[-1]
     summary = {**ph, "tau": tau, "acc": final["acc"], "acc_ci": final["acc_ci"], "dm_final": final["dm_mean"],
                "dm_final_ci": final["dm_ci"]}
@@ -123,8 +128,10 @@ def analyze(model: str, task: str, fmt: str = "cloze", out: str | Path = "out", 
 def transition_from_run(run_dir: str | Path, *, tau: float | None = None, n_boot: int = 1000, seed: int = 0,
                         write: bool = False) -> dict:
     """Recompute the Transition Point and its bootstrap CI from a saved analyze run (analysis.json + samples.csv),
-    without the model. `tau` defaults to the run's own; `write` adds the CI to analysis.json, and only at that tau,
-    so the file never holds a TP and a CI of different definitions."""
+    without the model, and beside it the other transition estimators (`estimators`: decision depths, accuracy
+    change-point, each with CI and verdict) from the per-option scores of the run's score kind. `tau` defaults to
+    the run's own; `write` adds the CI and the estimators to analysis.json, and only at that tau, so the file never
+    holds a TP and a CI of different definitions."""
     from .results import read_json
     run = Path(run_dir)
     res = read_json(run / "analysis.json")
@@ -145,7 +152,29 @@ def transition_from_run(run_dir: str | Path, *, tau: float | None = None, n_boot
     d = dm.to_numpy()
     out = {"transition_point": transition_point(d.mean(0), tau), "tau": tau,
            **transition_point_bootstrap(d, tau, n_boot, seed=seed)}
+    got = _scores_from_csv(csv, res.get("score", "raw"), list(dm.index))
+    if got is not None and got[0].shape[1] >= 3:
+        out["estimators"] = transition_estimators(*got, margin=res.get("margin", "logit"), tau=tau, n_boot=n_boot,
+                                                  seed=seed)
     if write:
-        res.update({k: out[k] for k in ("tp_ci", "tp_none_frac", "tp_boot_counts")})
+        res.update({k: out[k] for k in ("tp_ci", "tp_none_frac", "tp_boot_counts", "estimators") if k in out})
         write_json(run / "analysis.json", res)
     return out
+
+
+def _scores_from_csv(csv, score_kind: str, ids: list) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(scores [N, D, K], gold [N], n_options [N]) from an analyze run's samples.csv, rows in `ids` order: the option
+    scores the run measured with (`score_k`, or `norm_k` for --score norm), padding NaN as written. None when the
+    table has no such columns (then only the mean-DM TP can be recomputed)."""
+    prefix = "norm" if score_kind == "norm" else "score"
+    df = pd.read_csv(csv)
+    cols = sorted((c for c in df.columns if c.startswith(prefix + "_") and c[len(prefix) + 1:].isdigit()),
+                  key=lambda c: int(c[len(prefix) + 1:]))
+    if not cols or not {"gold", "n_options"} <= set(df.columns):
+        return None
+    row = pd.Index(ids).get_indexer(df["sample_id"])
+    depth = df["depth"].to_numpy()
+    scores = np.full((len(ids), int(depth.max()) + 1, len(cols)), np.nan)
+    scores[row, depth] = df[cols].to_numpy(dtype=np.float64)
+    first = df.drop_duplicates("sample_id").set_index("sample_id").loc[ids]
+    return scores, first["gold"].to_numpy(), first["n_options"].to_numpy()

@@ -10,6 +10,7 @@ from helpers import tiny_lm, tiny_samples
 from prunelens.cli import main
 from prunelens.engine.lens import Lens
 from prunelens.engine.capture import capture_residuals
+from prunelens.metrics.estimators import NAMES
 from tiny import _ITEMS, save_model
 
 
@@ -58,6 +59,14 @@ def test_cli_analyze_writes_schema(ckpt, custom_task, tmp_path, fmt, capsys):
     again = transition_from_run(out, n_boot=100)
     assert again["transition_point"] == tp
     assert again["tp_ci"] == res["tp_ci"] and again["tp_boot_counts"] == res["tp_boot_counts"]
+    # The other transition estimators: in analysis.json, and the same again from samples.csv alone.
+    est = res["estimators"]
+    assert {"mean_dm_tp", "decision_depth_pred", "decision_depth_gold", "acc_changepoint"} <= set(est)
+    assert est["mean_dm_tp"]["point"] == tp and est["mean_dm_tp"]["ci"] == res["tp_ci"]
+    assert all(e["verdict"] in ("identified", "not identified at this n") for k, e in est.items() if k in NAMES)
+    assert again["estimators"] == est
+    assert "decision_depth.png" in res["plots"] and (out / "decision_depth.png").is_file()
+    assert "decision depth (gold)" in capsys.readouterr().out
     assert sum(res["tp_boot_counts"].values()) == 100
     with pytest.raises(ValueError, match="tau"):
         transition_from_run(out, tau=0.5, n_boot=100, write=True)

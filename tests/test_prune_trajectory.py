@@ -58,7 +58,7 @@ def test_resume_after_kill_is_identical(tmp_path, kill_at, skip):
     assert read_json(tmp_path / "killed" / "trajectory.json")["status"] == "running"
     resumed = _run(lm, tmp_path / "killed", **kw)
     assert _stable(resumed) == _stable(full)
-    assert not (tmp_path / "killed" / ".resume-cache.pkl").exists()
+    assert not (tmp_path / "killed" / ".resume-cache.npz").exists()
 
 
 def test_resume_refuses_other_parameters(tmp_path):
@@ -193,3 +193,8 @@ def test_dense_step_equals_analyze_measure(tmp_path, score_kind):
     assert max(abs(a - b["dm_mean"]) for a, b in zip(d["dm_mean"], m.depths)) < 1e-4
     for k in ("transition_point", "tp_ci", "tp_boot_counts"):
         assert d[k] == m.summary[k], k
+    # every step carries the other transition estimators beside the TP, each with its CI and verdict
+    for s in [d] + t["steps"]:
+        est = s["estimators"]
+        assert est["mean_dm_tp"]["ci"] == s["tp_ci"] and est["mean_dm_tp"]["point"] == s["transition_point"]
+        assert all("verdict" in est[k] for k in ("decision_depth_pred", "decision_depth_gold", "acc_changepoint"))

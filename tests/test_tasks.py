@@ -237,7 +237,9 @@ def test_limit_and_sample():
     assert pos == sorted(pos) and pos != list(range(20))  # original order, not just the head
     both = load("arc_challenge", "validation", limit=30, sample=10, seed=0).samples
     assert len(both) == 10 and all(s in full[:30] for s in both)
-    assert len(load("arc_challenge", "validation", sample=10_000).samples) == len(full)
+    assert len(load("arc_challenge", "validation", sample=len(full)).samples) == len(full)
+    with pytest.raises(TaskError, match=rf"--sample 10000 > {len(full)} questions"):
+        load("arc_challenge", "validation", sample=10_000)
     with pytest.raises(TaskError, match="limit must be a non-negative integer"):
         load("arc_challenge", "validation", limit=-1)
 

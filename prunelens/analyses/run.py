@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from ..results import now, versions, write_json
+from ..results import now, staged, versions, write_json
 from . import figures as F
 from . import trajectories as T
 
@@ -24,6 +24,13 @@ def _task(task, split=None, data_dir=None, limit=None, sample=None, seed=0):
     return load_task(task, split=split, data_dir=data_dir, limit=limit, sample=sample, seed=seed)
 
 
+def _fits(lm, fmt, *tasks) -> None:
+    """Every prompt fits the model's positions: checked before any compute (one error naming the sample)."""
+    from ..tasks.limits import check_lengths
+    for t in tasks:
+        check_lengths(lm, t.samples, fmt, what=t.name)
+
+
 def _meta(lm, t, fmt, **extra) -> dict:
     return {"model": lm.name, "model_path": lm.path, "num_layers": lm.anatomy.num_layers, "format": fmt,
             **({"task": t.name, "split": t.split, "n_samples": len(t.samples)} if t is not None else {}),
@@ -31,16 +38,19 @@ def _meta(lm, t, fmt, **extra) -> dict:
 
 
 def _finish(out, name, res, plots) -> dict:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    res["plots"] = [p.name for p in (f(res, out) for f in plots)]
-    write_json(out / f"{name}.json", res)
+    """Write the result and its figures into `out` as one run (staged: a failure leaves `out` as it was)."""
+    with staged(out) as d:
+        res["plots"] = [p.name for p in (f(res, d) for f in plots)]
+        write_json(d / f"{name}.json", res)
     return res
 
 
 def removal_from(remove=None, trajectory=None, ratio=None) -> list[int]:
     if remove is not None:
-        return sorted(remove)
+        try:
+            return sorted(remove)
+        except TypeError:
+            raise ValueError(f"--remove: layer ids must be integers, got {remove!r}") from None
     if trajectory is None or ratio is None:
         raise ValueError("give --remove, or --trajectory with --ratio")
     return T.removed_at(T.load_trajectory(trajectory), ratio)
@@ -56,6 +66,7 @@ def run_cka(out, *, model="gemma-3-270m", task="arc_challenge", fmt="cloze", rem
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     rem = removal_from(remove, trajectory, ratio)
     keep = keep_from_remove(rem, lm.anatomy.num_layers)
+    _fits(lm, fmt, t)
     res = {**_meta(lm, t, fmt, removed=rem, debiased=debiased, include_bos=include_bos),
            **cka_pruned_vs_dense(lm, t.samples, fmt, keep, debiased=debiased, include_bos=include_bos,
                                  batch_size=batch_size)}
@@ -74,6 +85,7 @@ def run_noise(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", alphas
               margin="logit"):
     from .noise import noise_grid, phase_sensitivity
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
+    _fits(lm, fmt, t)
     res = {**_meta(lm, t, fmt), **noise_grid(lm, t.samples, fmt, alphas=alphas, depths=depths, seeds=seeds,
                                             include_bos=include_bos, batch_size=batch_size, tp=tp,
                                             score_kind=score_kind, margin=margin)}
@@ -111,6 +123,7 @@ def run_ablation(out, *, model="gemma-3-270m", tasks=("arc_easy",), fmt="cloze",
     ts = {t.name: t for t in (_task(n, **(task_kw or {})) for n in tasks)}   # a .yaml/.jsonl spec -> its name
     if len(ts) != len(tasks):
         raise ValueError(f"two of the tasks {list(tasks)} have the same name")
+    _fits(lm, fmt, *ts.values())
     dense, dense_samples = _dense_from(dense_from, ts, fmt, score_kind, margin)
     res = {**_meta(lm, None, fmt, n_samples={n: len(t.samples) for n, t in ts.items()}),
            **transition_ablation(lm, {n: t.samples for n, t in ts.items()}, fmt, tp=tp, window=window, pairs=pairs,
@@ -148,6 +161,7 @@ def run_recovery(out, *, model="gemma-3-270m", train_task="arc_easy", train_spli
     lm = _lm(model, lm)
     tr = _task(train_task, split=train_split, sample=n_train, seed=seed, data_dir=data_dir)
     ev = _task(eval_task, split=eval_split, sample=n_eval, seed=seed, data_dir=data_dir)
+    _fits(lm, fmt, tr, ev)
     if removals is None:
         if trajectory is not None:
             removals = [T.removed_at(T.load_trajectory(trajectory), r) for r in ratios]
@@ -159,6 +173,9 @@ def run_recovery(out, *, model="gemma-3-270m", train_task="arc_easy", train_spli
             source = "one-shot ShortGPT (BI on training prompts)"
     else:
         source = "given"
+    from ..model.surgery import keep_from_remove
+    for r in removals:                       # bad ids fail here, not after the dense measurement
+        keep_from_remove(r, lm.anatomy.num_layers)
     res = {**_meta(lm, ev, fmt, train_task=tr.name, train_split=tr.split, removal_source=source),
            **recover(lm, tr.samples, ev.samples, fmt, removals=removals, mode=mode, steps=steps, lr=lr,
                      batch_size=batch_size, lora_r=lora_r, seed=seed, log=log,
@@ -170,6 +187,7 @@ def run_controls(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", cou
                  seeds=(0, 1, 2), lm=None, task_kw=None, batch_size=16, score_kind="raw", margin="logit"):
     from .controls import run_controls as rc
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
+    _fits(lm, fmt, t)
     ip = T.load_trajectory(trajectory) if trajectory else None
     res = {**_meta(lm, t, fmt, trajectory=str(trajectory) if trajectory else None),
            **rc(lm, t.samples, fmt, counts=counts, ip_trajectory=ip, seeds=seeds, batch_size=batch_size,

@@ -12,8 +12,40 @@ _CHANCE = {"arc_easy": None, "arc_challenge": None, "hellaswag": 0.25, "piqa": 0
 
 
 def load_trajectory(path) -> dict:
+    """A trajectory.json (or its folder), its steps checked: a malformed file is one ValueError naming it."""
     p = Path(path)
-    return read_json(p / "trajectory.json" if p.is_dir() else p)
+    f = p / "trajectory.json" if p.is_dir() else p
+    t = read_json(f)
+    validate(t, str(f))
+    return t
+
+
+def validate(t, where: str) -> None:
+    """Steps are objects with a numeric `ratio` (if any) and `removed` lists of distinct integer layer ids."""
+    import math
+    import numbers
+    if not isinstance(t, dict) or not isinstance(t.get("steps", []), list):
+        raise ValueError(f"{where}: not a trajectory (an object with a 'steps' list)")
+    L = t.get("num_layers")
+    for k, s in enumerate(t.get("steps", [])):
+        at = f"{where} step {k + 1}"
+        if not isinstance(s, dict):
+            raise ValueError(f"{at}: not an object")
+        r = s.get("ratio", 0.0)
+        if isinstance(r, bool) or not isinstance(r, numbers.Real) or not math.isfinite(r):
+            raise ValueError(f"{at}: ratio {r!r} is not a number")
+        rem = s.get("removed", [])
+        if rem is None:
+            continue
+        if not isinstance(rem, list):
+            raise ValueError(f"{at}: 'removed' must be a list of layer ids, got {rem!r}")
+        wrong = [i for i in rem if isinstance(i, bool) or not isinstance(i, int)]
+        if wrong:
+            raise ValueError(f"{at}: layer ids must be integers, got {wrong!r}")
+        if len(set(rem)) != len(rem):
+            raise ValueError(f"{at}: a layer is named twice in {rem}")
+        if isinstance(L, int) and any(not 0 <= i < L for i in rem):
+            raise ValueError(f"{at}: layer ids {[i for i in rem if not 0 <= i < L]} out of range 0..{L - 1}")
 
 
 def steps(traj: dict) -> list[dict]:

@@ -3,11 +3,15 @@ Also registers `prunelens controls` (random and one-shot ShortGPT pruning at equ
 baselines, so cli.py needs no extra entry."""
 from __future__ import annotations
 
-from .common import _common_measure, _common_model, _common_task, ints, load_lm, measure_kw, task_kw
+from .common import (_common_measure, _common_model, _common_out, _common_task, int_list, ints, load_lm,
+                     measure_kw, model_inputs, nonneg_int, nonneg_int_list, prepare_out, task_kw)
 
 
 def cmd_ablate(a) -> int:
     from ..analyses.run import run_ablation
+    if len(ints(a.window)) != 2 or ints(a.window)[0] > ints(a.window)[1]:
+        raise ValueError(f"--window: give two offsets lo,hi with lo <= hi, got {a.window}")
+    prepare_out(a, *model_inputs(a))
     lm = load_lm(a)
     r = run_ablation(a.out, tasks=[t for t in a.tasks.split(",") if t], fmt=a.format, tp=a.tp,
                      window=tuple(ints(a.window)), pairs=not a.no_pairs, lm=lm, task_kw=task_kw(a),
@@ -26,6 +30,12 @@ def cmd_ablate(a) -> int:
 
 def cmd_controls(a) -> int:
     from ..analyses.run import run_controls
+    if not a.seeds:
+        raise ValueError("--seeds: give at least one seed")
+    prepare_out(a, *model_inputs(a))
+    if a.trajectory is not None:             # a malformed trajectory fails before the model is loaded
+        from ..analyses.trajectories import load_trajectory
+        load_trajectory(a.trajectory)
     lm = load_lm(a)
     r = run_controls(a.out, task=a.task, fmt=a.format, counts=ints(a.counts) or None, trajectory=a.trajectory,
                      seeds=ints(a.seeds), lm=lm, task_kw=task_kw(a), batch_size=a.batch_size, **measure_kw(a))
@@ -40,9 +50,9 @@ def register(sub) -> None:
     _common_model(p)
     _common_task(p, multi=True)
     _common_measure(p)
-    p.add_argument("--out", required=True)
-    p.add_argument("--tp", type=int, default=None, help="Transition Point (default: median of the tasks' TPs)")
-    p.add_argument("--window", default="-2,1", help="layer ids TP+lo..TP+hi to remove")
+    _common_out(p)
+    p.add_argument("--tp", type=nonneg_int, default=None, help="Transition Point (default: median of the tasks' TPs)")
+    p.add_argument("--window", default="-2,1", type=int_list, help="layer ids TP+lo..TP+hi to remove")
     p.add_argument("--no-pairs", action="store_true", help="singles only")
     p.add_argument("--dense-from", default=None, help="folder with <task>/analysis.json of the same samples "
                    "(from `prunelens analyze`), reused instead of re-measuring the dense model")
@@ -52,8 +62,8 @@ def register(sub) -> None:
     _common_model(c)
     _common_task(c)
     _common_measure(c)
-    c.add_argument("--out", required=True)
+    _common_out(c)
     c.add_argument("--trajectory", default=None, help="IP trajectory.json: use its layer counts and plot it alongside")
-    c.add_argument("--counts", default="", help="layer counts to remove (without --trajectory)")
-    c.add_argument("--seeds", default="0,1,2", help="seeds of the random-pruning control")
+    c.add_argument("--counts", default="", type=nonneg_int_list, help="layer counts to remove (without --trajectory)")
+    c.add_argument("--seeds", default="0,1,2", type=nonneg_int_list, help="seeds of the random-pruning control")
     c.set_defaults(func=cmd_controls)

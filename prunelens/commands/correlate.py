@@ -1,9 +1,13 @@
 """`prunelens correlate`: critical pruning ratio per trajectory and its Pearson r with TP/L (Figure 8)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 
 def cmd_correlate(a) -> int:
     from ..analyses.run import run_correlation
+    from .common import prepare_out
+    prepare_out(a, *[("run", p) for p in a.runs if not Path(p).is_dir()])
     r = run_correlation(a.out, a.runs, gamma=a.gamma, method=a.method)
     for p in r["points"]:
         print(f"{p['model']} / {p['task']} [{p['method']}]: TP/L={p['tp_relative']}, critical ratio="
@@ -20,7 +24,8 @@ def cmd_correlate(a) -> int:
 def register(sub) -> None:
     p = sub.add_parser("correlate", help="critical ratio vs Transition Point depth across trajectories (Figure 8)")
     p.add_argument("runs", nargs="+", help="run folders (searched for trajectory.json) or trajectory.json files")
-    p.add_argument("--out", required=True)
-    p.add_argument("--gamma", type=float, default=0.5, help="threshold: chance + gamma * (dense - chance)")
+    from .common import _common_out, unit_interval
+    _common_out(p)
+    p.add_argument("--gamma", type=unit_interval, default=0.5, help="threshold: chance + gamma * (dense - chance)")
     p.add_argument("--method", default=None, help="only trajectories of this pruning method (e.g. ip)")
     p.set_defaults(func=cmd_correlate)

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 def cmd_eval(a) -> int:
     from ..evaluate import markdown_table, run_eval
-    from .common import device_map_arg
+    from .common import device_map_arg, model_inputs, prepare_out
     device_map = device_map_arg(a)
+    if a.remove is not None and a.trajectory is not None:
+        raise ValueError("give either --remove or --trajectory/--step, not both")
+    if (a.trajectory is None) != (a.step is None):
+        raise ValueError("--trajectory and --step go together")
+    prepare_out(a, *model_inputs(a))
     res = run_eval(a.model, a.tasks, a.out, split=a.split, data_dir=a.data_dir, limit=a.limit,
                    num_fewshot=a.num_fewshot, fewshot_seed=a.fewshot_seed, fewshot_split=a.fewshot_split,
                    remove=a.remove, trajectory=a.trajectory, step=a.step, device=a.device, dtype=a.dtype,
@@ -21,7 +26,7 @@ def cmd_eval(a) -> int:
 
 
 def register(sub) -> None:
-    from .common import _common_model
+    from .common import _common_model, _common_out, layer_ids, nonneg_int, positive_int, any_int
     p = sub.add_parser("eval", help="zero/few-shot evaluation with lm-eval-harness numbers (acc, acc_norm)")
     _common_model(p)
     p.add_argument("--tasks", required=True,
@@ -29,13 +34,14 @@ def register(sub) -> None:
                         "(mmlu_<subject> for one subject) or custom .yaml specs")
     p.add_argument("--split", default=None, help="default: the split lm-eval evaluates")
     p.add_argument("--data-dir", default=None, help="folder in the public layouts of the benchmarks")
-    p.add_argument("--limit", type=int, default=None, help="first N samples of each task (lm-eval --limit)")
-    p.add_argument("--num-fewshot", type=int, default=0)
-    p.add_argument("--fewshot-seed", type=int, default=1234, help="lm-eval's fewshot_random_seed")
+    p.add_argument("--limit", type=positive_int, default=None, help="first N samples of each task (lm-eval --limit)")
+    p.add_argument("--num-fewshot", type=nonneg_int, default=0)
+    p.add_argument("--fewshot-seed", type=any_int, default=1234, help="lm-eval's fewshot_random_seed")
     p.add_argument("--fewshot-split", default=None,
                    help="split the shots come from (default lm-eval's: train, dev for MMLU; else validation)")
-    p.add_argument("--remove", default=None, help="evaluate a pruned view without these layers, e.g. 3,7")
+    p.add_argument("--remove", default=None, type=layer_ids,
+                   help="evaluate a pruned view without these layers, e.g. 3,7")
     p.add_argument("--trajectory", default=None, help="a prune output folder (trajectory.json); use with --step")
-    p.add_argument("--step", type=int, default=None)
-    p.add_argument("--out", required=True)
+    p.add_argument("--step", type=nonneg_int, default=None)
+    _common_out(p)
     p.set_defaults(func=cmd_eval)

@@ -6,14 +6,16 @@ def cmd_export(a) -> int:
     from ..model import load_model
     from ..prune.export import export_pruned, step_of
     from ..model.surgery import keep_from_remove
+    from .common import prepare_out
     if (a.remove is None) == (a.trajectory is None):
         raise ValueError("give exactly one of --remove and --trajectory")
+    prepare_out(a, ("--model", a.model), ("--trajectory", a.trajectory))
     if a.trajectory is not None:
         if a.step is None:
             raise ValueError("--trajectory needs --step")
         remove, merges = step_of(a.trajectory, a.step)
     else:
-        remove, merges = [int(x) for x in a.remove.split(",") if x.strip()], {}
+        remove, merges = list(a.remove), {}
     from ..model.load import resolve_model_path
     from ..prune.run import _num_layers
     L = _num_layers(resolve_model_path(a.model))
@@ -27,13 +29,14 @@ def cmd_export(a) -> int:
 
 
 def register(sub) -> None:
+    from .common import DTYPE_CHOICES, _common_out, device_arg, layer_ids, nonneg_int
     p = sub.add_parser("export", help="save a pruned model as a standard checkpoint")
     p.add_argument("--model", default="gemma-3-270m")
-    p.add_argument("--remove", default=None, help="comma-separated original layer ids, e.g. 3,7,9")
+    p.add_argument("--remove", default=None, type=layer_ids, help="comma-separated original layer ids, e.g. 3,7,9")
     p.add_argument("--trajectory", default=None, help="trajectory.json (or its folder) to take a step from")
-    p.add_argument("--step", type=int, default=None, help="1-based step of --trajectory")
-    p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--dtype", default="auto")
+    p.add_argument("--step", type=nonneg_int, default=None, help="1-based step of --trajectory")
+    _common_out(p)
+    p.add_argument("--device", default="auto", type=device_arg)
+    p.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES)
     p.add_argument("--trust-remote-code", action="store_true", help="run model code from the checkpoint (off)")
     p.set_defaults(func=cmd_export)

@@ -1,7 +1,9 @@
 """`prunelens prune`: a pruning trajectory, each step re-measured with the decision lens."""
 from __future__ import annotations
 
-from .common import _common_measure, _common_model, _common_task, add_bos_arg, device_map_arg
+from .common import (_common_measure, _common_model, _common_out, _common_task, add_bos_arg, device_map_arg,
+                     finite_float, model_inputs, nonneg_float, nonneg_int, nonneg_int_list, open_fraction,
+                     positive_int, prepare_out, unit_interval)
 
 METHOD_NAMES = ["iterative", "shortgpt", "angular", "sleb", "ppl", "taylor", "laco", "mka", "tail", "random",
                 "transition-aware"]
@@ -9,7 +11,9 @@ METHOD_NAMES = ["iterative", "shortgpt", "angular", "sleb", "ppl", "taylor", "la
 
 def cmd_prune(a) -> int:
     from ..prune.run import prune
-    seeds = [int(s) for s in str(a.seeds).split(",") if s.strip()]
+    seeds = a.seeds
+    # A folder holding a trajectory of this command is resumed (its model/data/parameter key is checked there).
+    prepare_out(a, *model_inputs(a), resume=("trajectory.json", "seed_*/trajectory.json"))
     trajs = prune(a.model, a.task, a.method, a.out, ratio=a.ratio, steps=a.steps, fmt=a.format, split=a.split,
                   data_dir=a.data_dir, limit=a.limit, sample=a.sample, seed=a.seed, seeds=seeds, calib=a.calib,
                   calib_limit=a.calib_limit, skip=a.skip, skip_delta=a.skip_delta, skip_restarts=a.skip_restarts,
@@ -17,7 +21,7 @@ def cmd_prune(a) -> int:
                   mka_lambda=a.mka_lambda, score_kind=a.score, margin=a.margin, tau=a.tau, n_boot=a.n_boot,
                   batch_size=a.batch_size, cache_mb=a.cache_mb, naive=a.naive, device=a.device, dtype=a.dtype,
                   cache_dir=a.cache_dir, add_bos=add_bos_arg(a), device_map=device_map_arg(a),
-                  offload_folder=a.offload_folder, trust_remote_code=a.trust_remote_code)
+                  offload_folder=a.offload_folder, trust_remote_code=a.trust_remote_code, overwrite=a.overwrite)
     for t in trajs:
         d = t["dense"]
         print(f"{t['params']['method']} on {t['task']}: dense acc={d['acc']:.3f} TP={d['transition_point']} "
@@ -35,26 +39,28 @@ def register(sub) -> None:
     _common_task(p)
     p.add_argument("--method", required=True, choices=METHOD_NAMES)
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--ratio", type=float, help="prune to this fraction of layers (0 < r < 1), ceil(r*L) layers")
-    g.add_argument("--steps", type=int, help="remove this many layers")
-    p.add_argument("--out", required=True)
+    g.add_argument("--ratio", type=open_fraction, help="prune to this fraction of layers (0 < r < 1), ceil(r*L) layers")
+    g.add_argument("--steps", type=positive_int, help="remove this many layers")
+    _common_out(p, help="run folder; a folder holding an unfinished run of the same model, data and options is "
+                        "resumed, --overwrite starts afresh")
     p.add_argument("--skip", action="store_true", help="SKIP-Prun restarts (iterative only)")
-    p.add_argument("--skip-delta", type=float, default=0.05, help="accuracy drop that counts as deterioration")
-    p.add_argument("--skip-restarts", type=int, default=4, help="restart budget")
-    p.add_argument("--seeds", default="0", help="random: comma-separated seeds (one trajectory each)")
+    p.add_argument("--skip-delta", type=nonneg_float, default=0.05, help="accuracy drop that counts as deterioration")
+    p.add_argument("--skip-restarts", type=nonneg_int, default=4, help="restart budget")
+    p.add_argument("--seeds", default="0", type=nonneg_int_list,
+                   help="random: comma-separated seeds (one trajectory each)")
     p.add_argument("--calib", default="task",
                    help="calibration prompts: 'task' (the task's own prompts), another task name, or a text file")
-    p.add_argument("--calib-limit", type=int, default=None, help="first N calibration prompts")
+    p.add_argument("--calib-limit", type=positive_int, default=None, help="first N calibration prompts")
     p.add_argument("--heuristic", action="store_true", help="ppl/taylor: keep the first 4 and last 2 blocks")
-    p.add_argument("--laco-c", type=int, default=3, help="LaCo: blocks merged per operation")
-    p.add_argument("--laco-i", type=int, default=2, help="LaCo: interval after an accepted merge")
-    p.add_argument("--laco-t", type=float, default=0.65, help="LaCo: similarity threshold")
-    p.add_argument("--laco-lo", type=int, default=1, help="LaCo: lowest block id that may absorb a merge")
-    p.add_argument("--mka-lambda", type=float, default=0.5, help="MKA: weight of the lower block in a merge")
+    p.add_argument("--laco-c", type=positive_int, default=3, help="LaCo: blocks merged per operation")
+    p.add_argument("--laco-i", type=nonneg_int, default=2, help="LaCo: interval after an accepted merge")
+    p.add_argument("--laco-t", type=finite_float, default=0.65, help="LaCo: similarity threshold")
+    p.add_argument("--laco-lo", type=nonneg_int, default=1, help="LaCo: lowest block id that may absorb a merge")
+    p.add_argument("--mka-lambda", type=unit_interval, default=0.5, help="MKA: weight of the lower block in a merge")
     _common_measure(p)
-    p.add_argument("--tau", type=float, default=0.0)
-    p.add_argument("--n-boot", type=int, default=1000)
-    p.add_argument("--cache-mb", type=float, default=512, help="bound of the prefix hidden-state cache")
+    p.add_argument("--tau", type=nonneg_float, default=0.0)
+    p.add_argument("--n-boot", type=positive_int, default=1000)
+    p.add_argument("--cache-mb", type=nonneg_float, default=512, help="bound of the prefix hidden-state cache")
     p.add_argument("--naive", action="store_true", help="no prefix reuse: full recompute every step (benchmark)")
     p.add_argument("--cache-dir", default=None,
                    help="share exact per-depth scores/BI between runs on the same model, samples and calibration")

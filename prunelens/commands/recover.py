@@ -1,13 +1,20 @@
 """`prunelens recover`: LoRA (or full) fine-tuning of pruned models; DM and accuracy before and after (Figure 7)."""
 from __future__ import annotations
 
-from .common import _common_measure, _common_model, floats, ints, load_lm, measure_kw
+from .common import (_common_measure, _common_model, _common_out, any_int, floats, layer_id_sets, load_lm, measure_kw,
+                     model_inputs, positive_float, positive_int, prepare_out, ratio_list)
 
 
 def cmd_recover(a) -> int:
     from ..analyses.run import run_recovery
+    if not a.remove and not a.ratios:
+        raise ValueError("--ratios: give at least one ratio (or --remove)")
+    prepare_out(a, *model_inputs(a), ("--train-task", a.train_task), ("--eval-task", a.eval_task))
+    if a.trajectory is not None and not a.remove:   # a malformed trajectory fails before the model is loaded
+        from ..analyses.trajectories import load_trajectory
+        load_trajectory(a.trajectory)
     lm = load_lm(a)
-    removals = [ints(x) for x in a.remove.split(";")] if a.remove else None
+    removals = a.remove or None
     r = run_recovery(a.out, train_task=a.train_task, train_split=a.train_split, eval_task=a.eval_task,
                      eval_split=a.eval_split, fmt=a.format, removals=removals, trajectory=a.trajectory,
                      ratios=floats(a.ratios), mode=a.mode, steps=a.steps, lr=a.lr, batch_size=a.train_batch_size,
@@ -25,7 +32,7 @@ def cmd_recover(a) -> int:
 def register(sub) -> None:
     p = sub.add_parser("recover", help="fine-tune pruned models (LoRA via peft, or full) and re-measure (Figure 7)")
     _common_model(p)
-    p.add_argument("--out", required=True)
+    _common_out(p)
     p.add_argument("--format", default="cloze", choices=["letter", "cloze"])
     _common_measure(p)
     p.add_argument("--train-task", default="arc_easy")
@@ -34,16 +41,18 @@ def register(sub) -> None:
     p.add_argument("--eval-task", default="arc_easy")
     p.add_argument("--eval-split", default="validation")
     p.add_argument("--data-dir", default=None, help="folder in the public layouts of the benchmarks")
-    p.add_argument("--n-train", type=int, default=None, help="random subset of the training split")
-    p.add_argument("--n-eval", type=int, default=None, help="random subset of the evaluation split")
-    p.add_argument("--remove", default="", help="removal sets 'a,b;c,d,e' (else --trajectory/--ratios)")
+    p.add_argument("--n-train", type=positive_int, default=None, help="random subset of the training split")
+    p.add_argument("--n-eval", type=positive_int, default=None, help="random subset of the evaluation split")
+    p.add_argument("--remove", default="", type=layer_id_sets,
+                   help="removal sets 'a,b;c,d,e' (else --trajectory/--ratios)")
     p.add_argument("--trajectory", default=None)
-    p.add_argument("--ratios", default="0.25,0.375,0.5", help="with --trajectory, or one-shot ShortGPT without it")
+    p.add_argument("--ratios", default="0.25,0.375,0.5", type=ratio_list,
+                   help="with --trajectory, or one-shot ShortGPT without it")
     p.add_argument("--mode", default="lora", choices=["lora", "full"])
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--lr", type=float, default=2e-4)
-    p.add_argument("--train-batch-size", type=int, default=8)
-    p.add_argument("--lora-r", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=positive_int, default=40)
+    p.add_argument("--lr", type=positive_float, default=2e-4)
+    p.add_argument("--train-batch-size", type=positive_int, default=8)
+    p.add_argument("--lora-r", type=positive_int, default=8)
+    p.add_argument("--seed", type=any_int, default=0)
     p.add_argument("--final-only", action="store_true", help="measure the final depth only (no DM-by-depth/TP)")
     p.set_defaults(func=cmd_recover)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 
 def cmd_sweep(a) -> int:
-    from ..sweep import run_sweep
-    rows = run_sweep(a.spec, a.out, backend=a.backend, address=a.address, cpus_per_run=a.cpus_per_run,
+    from ..sweep import load_spec, run_sweep
+    from .common import prepare_out
+    _, raw = load_spec(a.spec)                   # a bad spec fails here, before anything is written
+    out = a.out or raw.get("out") or "sweep-out"
+    prepare_out(a, ("spec", a.spec), resume="runs", out=out)   # finished runs in OUT/runs are skipped (resume)
+    rows = run_sweep(a.spec, out, backend=a.backend, address=a.address, cpus_per_run=a.cpus_per_run,
                      gpus_per_run=a.gpus_per_run)
     for r in rows:
         metrics = ", ".join(f"{k}={r[k]:.4f}" for k in ("acc", "acc_norm") if k in r)
@@ -16,10 +20,11 @@ def cmd_sweep(a) -> int:
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="run a (model x task x method x seed) evaluation grid, locally or on Ray")
     p.add_argument("spec", help="sweep spec YAML (see prunelens/sweep/spec.py)")
-    p.add_argument("--out", default=None, help="output folder (default: the spec's `out`)")
+    from .common import _common_out, nonneg_float, positive_float
+    _common_out(p, help="output folder (default: the spec's `out`)", required=False)
     p.add_argument("--backend", default="local", choices=["local", "ray"])
     p.add_argument("--address", default=None,
                    help="Ray cluster address (auto, ray://host:10001); default: a local Ray instance")
-    p.add_argument("--cpus-per-run", type=float, default=1, help="Ray CPUs (and torch threads) per run")
-    p.add_argument("--gpus-per-run", type=float, default=0, help="Ray GPUs per run")
+    p.add_argument("--cpus-per-run", type=positive_float, default=1, help="Ray CPUs (and torch threads) per run")
+    p.add_argument("--gpus-per-run", type=nonneg_float, default=0, help="Ray GPUs per run")
     p.set_defaults(func=cmd_sweep)

@@ -44,8 +44,13 @@ def shot_text(s: MCSample) -> str:
 def with_fewshot(samples: list[MCSample], pool: list[MCSample], k: int, seed: int = DEFAULT_SEED,
                  first_n: bool = False, exclude_self: bool = False) -> list[MCSample]:
     """Prefix every sample's contexts with K shots from `pool`, in document order as lm-eval does."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+        raise TaskError(f"--num-fewshot must be an integer >= 0, got {k!r}")
     if k <= 0:
         return list(samples)
+    need = k + 1 if exclude_self and not first_n else k
+    if not first_n and len(pool) < need:
+        raise TaskError(f"--num-fewshot {k}: the few-shot pool has {len(pool)} examples, {need} are needed")
     rnd = random.Random(seed)
     out = []
     by_subject: dict[str, list[MCSample]] = {}

@@ -28,14 +28,21 @@ def run_eval(model, tasks, out=None, *, split=None, data_dir=None, limit=None, n
              trust_remote_code=False, progress=True, lm=None, log=print, on_evals=None) -> dict:
     """Evaluate and (if `out`) write DIR/results.json + samples_<task>.jsonl. Returns the results dict."""
     from ..model import load_model
+    from ..results import staged
+    from ..tasks.limits import check_lengths
     start = time.time()
     tasks = split_tasks(tasks)
+    for name, v, lo in (("--num-fewshot", num_fewshot, 0), ("--batch-size", batch_size, 1), ("--limit", limit, 1)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
     # Tasks first: bad names or malformed data fail before minutes of model loading.
     prepared = [prepare_task(t, split, data_dir, limit, num_fewshot, fewshot_seed, fewshot_split) for t in tasks]
     lm = lm or load_model(model, device=device, dtype=dtype, device_map=device_map, offload_folder=offload_folder,
                           trust_remote_code=trust_remote_code, log=log)
     L = lm.anatomy.num_layers
     keep, merged, pruned = resolve_view(lm, remove, trajectory, step)
+    for task, _, _ in prepared:             # every prompt (few-shot contexts included) fits, before any compute
+        check_lengths(lm, task.samples, "cloze", what=task.name)
     ctx = pruned_view(lm, keep, merged) if keep is not None else contextlib.nullcontext(lm)
     with ctx:
         evals = evaluate(lm, tasks, batch_size=batch_size, num_fewshot=num_fewshot, progress=progress,
@@ -51,7 +58,8 @@ def run_eval(model, tasks, out=None, *, split=None, data_dir=None, limit=None, n
     if on_evals is not None:             # the sweep runner serialises the per-sample records itself
         on_evals(evals)
     if out is not None:
-        write_outputs(Path(out), results, evals)
+        with staged(Path(out)) as d:         # one run: a failure leaves a previous run in `out` as it was
+            write_outputs(d, results, evals)
     return results
 
 

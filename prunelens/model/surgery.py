@@ -18,24 +18,37 @@ from .anatomy import _text_config
 _PER_LAYER_CONFIG_LISTS = ("layer_types",)
 
 
-def check_keep(keep, num_layers: int) -> list[int]:
-    keep = list(keep)
-    bad = [i for i in keep if not isinstance(i, int) or not 0 <= i < num_layers]
+def check_layer_ids(ids, num_layers: int, what: str = "layer ids") -> list[int]:
+    """The one check of a list of layer ids (from the CLI, a trajectory file or the API): integers (not bools, not
+    strings, not floats), in 0..L-1, none repeated. Raises ValueError naming the offending ids."""
+    try:
+        ids = list(ids)
+    except TypeError:
+        raise ValueError(f"{what}: expected a list of layer ids, got {ids!r}") from None
+    import numbers
+    wrong = [i for i in ids if isinstance(i, bool) or not isinstance(i, numbers.Integral)]
+    if wrong:
+        raise ValueError(f"{what}: layer ids must be integers, got {wrong!r}")
+    ids = [int(i) for i in ids]
+    bad = [i for i in ids if not 0 <= i < num_layers]
     if bad:
-        raise ValueError(f"layer ids {bad} out of range 0..{num_layers - 1}")
-    if len(set(keep)) != len(keep):
-        raise ValueError(f"duplicate layer ids in {keep}")
+        raise ValueError(f"{what}: layer ids {bad} out of range 0..{num_layers - 1}")
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ValueError(f"{what}: layer ids {dup} given more than once")
+    return ids
+
+
+def check_keep(keep, num_layers: int) -> list[int]:
+    keep = check_layer_ids(keep, num_layers, "kept layers")
     if not keep:
         raise ValueError("cannot remove every layer")
     return sorted(keep)
 
 
 def keep_from_remove(remove, num_layers: int) -> list[int]:
-    remove = list(remove)
-    bad = [i for i in remove if not 0 <= i < num_layers]
-    if bad:
-        raise ValueError(f"layer ids {bad} out of range 0..{num_layers - 1}")
-    return check_keep([i for i in range(num_layers) if i not in set(remove)], num_layers)
+    remove = set(check_layer_ids(remove, num_layers, "removed layers"))
+    return check_keep([i for i in range(num_layers) if i not in remove], num_layers)
 
 
 def _set_layer_idx(block: nn.Module, idx: int) -> list[tuple[nn.Module, str, object]]:

@@ -13,7 +13,8 @@ import math
 import numpy as np
 
 from ..engine.score import Resume, score
-from ..metrics import decision_margin, depth_summary, phases, predictions, transition_point, transition_point_bootstrap
+from ..metrics import (decision_margin, depth_summary, phases, predictions, transition_estimators, transition_point,
+                       transition_point_bootstrap)
 from .cache import _nbytes, prefix_keys
 from ..model.surgery import pruned_view
 
@@ -93,6 +94,9 @@ def summarize(ctx, raw: np.ndarray) -> dict:
            "kl_by_depth": [r["kl_to_labels"] for r in rows],
            **transition_point_bootstrap(decision_margin(s, ctx.gold, ctx.n_options, ctx.margin), ctx.tau, ctx.n_boot,
                                         seed=ctx.seed)}
+    if len(rows) >= 3:      # the TP beside the decision depths and the accuracy change-point, each with its verdict
+        rec["estimators"] = transition_estimators(s, ctx.gold, ctx.n_options, margin=ctx.margin, tau=ctx.tau,
+                                                  n_boot=ctx.n_boot, seed=ctx.seed)
     if ctx.fmt == "cloze":
         for kind, arr in (("acc_raw", raw), ("acc_norm", raw / ctx.char_len[:, None, :])):
             rec[kind] = float((predictions(arr[:, -1:], ctx.n_options)[:, 0] == ctx.gold).mean())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..results import atomic_write_text, read_json
+from ..results import atomic_write_text, read_json, staged
 from .plots import label, plot_vs_ratio, removed_table
 
 
@@ -17,7 +17,11 @@ def load_trajectories(paths) -> list[dict]:
         files = [p] if p.suffix == ".json" else sorted(p.rglob("trajectory.json"))
         if not files:
             raise FileNotFoundError(f"no trajectory.json under {p}")
-        trajs += [read_json(f) for f in files]
+        from ..analyses.trajectories import validate
+        for f in files:
+            t = read_json(f)
+            validate(t, str(f))
+            trajs.append(t)
     return trajs
 
 
@@ -94,6 +98,7 @@ def compare(paths, out) -> list[Path]:
     if len(tasks) > 1:
         raise ValueError(f"compare takes trajectories of one task, got {sorted(tasks)}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    return [plot_vs_ratio(trajs, out / "compare_acc_dm_vs_ratio.png"), *removed_table(trajs, out, "compare_removed"),
-            atomic_write_text(out / "summary.md", summary_markdown(trajs))]
+    with staged(out) as d:                 # one run: a failure leaves the previous comparison as it was
+        files = [plot_vs_ratio(trajs, d / "compare_acc_dm_vs_ratio.png"), *removed_table(trajs, d, "compare_removed"),
+                 atomic_write_text(d / "summary.md", summary_markdown(trajs))]
+    return [out / f.name for f in files]

@@ -1,9 +1,11 @@
 """Run, store and resume a pruning trajectory (the paper's Figures 2/4/12, Tables 2-4).
 
 `DIR/trajectory.json` is rewritten atomically after every measured state, together with the small exact caches in
-`DIR/.resume-cache.pkl` (deleted once the run is complete), so a run killed at any moment and restarted with the
-same command finishes with the same trajectory. Everything non-deterministic (wall times, cache statistics) lives
-under `wall_s` and `runtime`.
+`DIR/.resume-cache.npz` (numpy arrays + a JSON index, read without pickle; deleted once the run is complete), so a
+run killed at any moment and restarted with the same command finishes with the same trajectory. A stored
+trajectory is resumed only when its key matches: the parameters, the task/sample header and the `fingerprint`
+(model weights identity, samples and calibration digests); anything else is refused, never silently mixed.
+Everything non-deterministic (wall times, cache statistics) lives under `wall_s` and `runtime`.
 """
 from __future__ import annotations
 
@@ -14,12 +16,42 @@ from pathlib import Path
 import numpy as np
 
 from ..results import now, read_json, versions, write_json
-from .cache import PrefixCache
+from .cache import CacheFileError, PrefixCache
 from .evaluate import keep_of, measure_state
 from .merge import BlockBank
 from .methods import METHODS, _bi
 
 VOLATILE = ("wall_s", "runtime", "date", "versions")
+CACHE_FILE = ".resume-cache.npz"
+# Header fields that must match for a stored trajectory to be resumed (with `params` and `fingerprint`).
+KEY_FIELDS = ("model_path", "num_layers", "task", "split", "n_samples", "limit", "sample", "params", "fingerprint")
+_KEY_WORDS = {"model_path": "model", "num_layers": "layer count", "n_samples": "sample count", "params": "parameters",
+              "fingerprint.model": "model weights", "fingerprint.samples": "task samples",
+              "fingerprint.calib": "calibration prompts"}
+
+
+def resume_mismatch(stored: dict, header: dict) -> list[str]:
+    """The key fields in which a stored trajectory differs from this run's header (empty: it may be resumed)."""
+    diff = []
+    for k in KEY_FIELDS:
+        if k not in header:
+            continue
+        if k == "fingerprint" and k not in stored:
+            diff.append("fingerprint (none stored: written before model/data fingerprints, cannot be verified)")
+        elif stored.get(k) != header[k]:
+            if k == "fingerprint" and isinstance(stored.get(k), dict):
+                diff += [_KEY_WORDS.get(f"{k}.{f}", f"{k}.{f}") for f in sorted(set(stored[k]) | set(header[k]))
+                         if stored[k].get(f) != header[k].get(f)]
+            else:
+                diff.append(_KEY_WORDS.get(k, k))
+    return diff
+
+
+def _cache_key(header: dict) -> str:
+    import hashlib
+    import json
+    return hashlib.sha256(json.dumps({k: header.get(k) for k in KEY_FIELDS}, sort_keys=True,
+                                     default=str).encode()).hexdigest()[:20]
 
 
 @dataclass
@@ -54,7 +86,7 @@ class Ctx:
 
 def _save(ctx, out: Path, traj: dict, t0: float) -> None:
     traj["runtime"] = {"cache": ctx.cache.stats(), "wall_s_this_process": round(time.time() - t0, 2)}
-    ctx.cache.save_small(out / ".resume-cache.pkl")
+    ctx.cache.save_small(out / CACHE_FILE, _cache_key(traj))
     write_json(out / "trajectory.json", traj)
 
 
@@ -68,24 +100,35 @@ def _record(ctx, removed, merges, scores=None, **extra) -> dict:
     return rec
 
 
-def run_trajectory(ctx: Ctx, method: str, out: str | Path, header: dict, on_state=None, log=print) -> dict:
+def run_trajectory(ctx: Ctx, method: str, out: str | Path, header: dict, on_state=None, log=print,
+                   overwrite: bool = False) -> dict:
     """Run `method` to `ctx.n_remove` removed blocks, resuming `out/trajectory.json` if it exists.
 
-    header: JSON-ready description (model, task, params...); a stored trajectory with a different `params` is an
-    error rather than a silent mix. on_state(traj): called after every stored state (tests simulate kills with it)."""
+    header: JSON-ready description (model, task, params, fingerprint...); a stored trajectory with a different key
+    (`KEY_FIELDS`) is an error rather than a silent mix. overwrite: ignore a stored trajectory and start afresh (it is
+    replaced when the first new state is stored). on_state(traj): called after every stored state (tests simulate
+    kills with it)."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHODS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "trajectory.json"
     t0 = time.time()
-    if path.is_file():
+    if path.is_file() and not overwrite:
         traj = read_json(path)
-        if traj.get("params") != header["params"]:
-            raise ValueError(f"{path} was made with different parameters {traj.get('params')}; "
-                             f"use another --out or delete it")
-        ctx.cache.load_small(out / ".resume-cache.pkl")
-        log(f"[prune] resuming {path}: {len(traj['steps'])} steps done")
+        if not isinstance(traj, dict) or not isinstance(traj.get("steps"), list):
+            raise ValueError(f"{path} is not a prunelens trajectory; use another --out or --overwrite")
+        diff = resume_mismatch(traj, header)
+        if diff:
+            raise ValueError(f"{path} is another run, made with different {', '.join(diff)}: use another --out, "
+                             f"or --overwrite to replace it")
+        try:
+            used = ctx.cache.load_small(out / CACHE_FILE, _cache_key(traj))
+        except CacheFileError as e:
+            log(f"[prune] ignoring {e}; its numbers are recomputed")
+            used = False
+        log(f"[prune] resuming {path}: {len(traj['steps'])} steps done"
+            + ("" if used or not (out / CACHE_FILE).is_file() else " (stored cache of another run ignored)"))
     else:
         traj = {"schema": "prunelens.trajectory/1", **header, "n_remove_target": ctx.n_remove, "status": "running",
                 "dense": None, "steps": [], "date": now(), "versions": versions()}
@@ -120,7 +163,7 @@ def run_trajectory(ctx: Ctx, method: str, out: str | Path, header: dict, on_stat
     if traj["status"] == "running":
         traj["status"] = "complete"
     _save(ctx, out, traj, t0)
-    (out / ".resume-cache.pkl").unlink(missing_ok=True)
+    (out / CACHE_FILE).unlink(missing_ok=True)
     return traj
 
 

@@ -27,11 +27,20 @@ def layers_to_remove(run: Run, lm) -> list[int]:
     m, L = run.method, lm.anatomy.num_layers
     if "remove" in m:
         r = m["remove"]
-        return [int(x) for x in (r.split(",") if isinstance(r, str) else r)]
+        try:
+            return [int(x) for x in (r.split(",") if isinstance(r, str) else r)]
+        except (TypeError, ValueError):
+            raise ValueError(f"sweep method {m['name']!r}: remove must be layer ids, got {r!r}") from None
+    for k in ("last", "random"):
+        if k in m:
+            n = m[k]
+            if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n < L:
+                raise ValueError(f"sweep method {m['name']!r}: {k}: {n!r} must be an integer in 1..{L - 1} "
+                                 f"({run.model} has {L} layers)")
     if "last" in m:
-        return list(range(L - int(m["last"]), L))
+        return list(range(L - m["last"], L))
     if "random" in m:
-        return sorted(random.Random(run.seed).sample(range(L), int(m["random"])))
+        return sorted(random.Random(run.seed).sample(range(L), m["random"]))
     if "callable" in m:
         mod, _, fn = m["callable"].partition(":")
         return [int(x) for x in getattr(importlib.import_module(mod), fn)(lm, run.task, run.seed, **m.get("args", {}))]

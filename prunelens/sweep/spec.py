@@ -51,6 +51,16 @@ def _method(m) -> dict:
         raise ValueError(f"sweep method {m['name']!r}: unknown keys {sorted(bad)}; allowed {sorted(METHOD_KEYS)}")
     if sum(k in m for k in ("remove", "last", "random", "callable")) > 1:
         raise ValueError(f"sweep method {m['name']!r}: give one of remove/last/random/callable")
+    for k in ("last", "random"):
+        if k in m and (isinstance(m[k], bool) or not isinstance(m[k], int) or m[k] < 1):
+            raise ValueError(f"sweep method {m['name']!r}: {k} must be an integer >= 1, got {m[k]!r}")
+    if "remove" in m:
+        r = m["remove"]
+        ids = [x.strip() for x in r.split(",") if x.strip()] if isinstance(r, str) else r
+        if not isinstance(ids, list) or any(isinstance(x, bool) or not str(x).lstrip("-").isdigit() for x in ids):
+            raise ValueError(f"sweep method {m['name']!r}: remove must be a list of layer ids, got {r!r}")
+        if len({int(x) for x in ids}) != len(ids):
+            raise ValueError(f"sweep method {m['name']!r}: remove names a layer twice: {r!r}")
     return dict(m)
 
 

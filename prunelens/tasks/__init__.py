@@ -60,6 +60,9 @@ def _subset(samples: list, limit: int | None, sample: int | None, seed: int) -> 
             raise TaskError(f"{what} must be a non-negative integer, got {n!r}")
     if limit is not None:
         samples = samples[:limit]
+    if sample is not None and sample > len(samples):
+        raise TaskError(f"--sample {sample} > {len(samples)} questions" + (f" (after --limit {limit})" if limit else "")
+                        + f"; use at most {len(samples)}")
     if sample is not None and sample < len(samples):
         keep = sorted(random.Random(seed).sample(range(len(samples)), sample))
         samples = [samples[i] for i in keep]

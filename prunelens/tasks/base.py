@@ -67,6 +67,9 @@ def letter_prompt(question: str, options, passage: str | None = None) -> str:
 
     Options are stripped (some lm-eval choices keep a leading space, which would read as "A.  text").
     """
+    options = list(options)
+    if len(options) > len(LETTERS):
+        raise TaskError(f"{len(options)} options: at most {len(LETTERS)} options in letter format")
     lines = [] if passage is None else [passage]
     lines.append(f"Question: {question}")
     lines += [f"{LETTERS[k]}. {str(opt).strip()}" for k, opt in enumerate(options)]

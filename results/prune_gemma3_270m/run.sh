@@ -25,5 +25,5 @@ done
 for spec in "${SPECS[@]}"; do
   set -- $spec
   run $1 $2 $3 random --seeds 0,1,2
-  prunelens compare "$OUT/$1" --out "$OUT/$1"
+  prunelens compare "$OUT/$1" --out "$OUT/$1" --overwrite
 done

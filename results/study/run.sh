@@ -71,7 +71,7 @@ for T in piqa arc_challenge hellaswag; do
 done
 
 # 7. Correlation over every IP trajectory (one point per task), then the report.
-prunelens correlate results/prune_gemma3_270m "$OUT/trajectories" --method iterative+skip --out "$OUT/correlation"
+prunelens correlate results/prune_gemma3_270m "$OUT/trajectories" --method iterative+skip --out "$OUT/correlation" --overwrite
 # Named parts only: the raw-score pilot in pilot_raw/ measured differently and must not mix into the report.
 prunelens report "$OUT"/{dense,ablation,noise,cka,recovery,trajectories,correlation} results/prune_gemma3_270m \
-  --title "prunelens study: Gemma-3-270M, cloze" --out "$OUT/report.html"
+  --title "prunelens study: Gemma-3-270M, cloze" --out "$OUT/report.html" --overwrite

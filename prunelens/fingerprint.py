@@ -1,0 +1,72 @@
+"""Cheap identities of what a stored result was computed from, so a resumed or shared cache is only reused for the
+same model weights and the same data (a changed checkpoint or task file under the same name is a different key).
+
+- `model_identity(lm)`: sha256 over the checkpoint folder's config and weight files (name, size and the first and
+  last MiB of each) and over the loaded parameters (name, shape, dtype and their first and last values). Reading
+  2 MiB per weight file and a few values per tensor takes milliseconds, also for multi-GB models.
+- `samples_digest(samples)`: sha256 over every field the engine reads (ids, contexts, continuations, choices, gold,
+  letter prompt).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+_EDGE = 1 << 20                      # bytes read at each end of a weight file
+_WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".model", ".json")
+
+
+def _file_part(h, f: Path) -> None:
+    size = f.stat().st_size
+    h.update(f"{f.name}:{size}:".encode())
+    with open(f, "rb") as fh:
+        h.update(fh.read(_EDGE))
+        if size > 2 * _EDGE:
+            fh.seek(size - _EDGE)
+            h.update(fh.read(_EDGE))
+        elif size > _EDGE:
+            h.update(fh.read())
+
+
+def _params_part(h, model) -> None:
+    import torch
+    for name, p in model.state_dict().items():
+        h.update(f"{name}:{tuple(p.shape)}:{p.dtype}:".encode())
+        if p.device.type == "meta" or p.numel() == 0:
+            continue
+        flat = p.detach().reshape(-1)
+        k = min(16, flat.numel())
+        edge = torch.cat([flat[:k], flat[-k:]]).to("cpu", torch.float64)
+        h.update(edge.numpy().tobytes())
+
+
+def model_identity(lm) -> str:
+    h = hashlib.sha256()
+    path = Path(str(lm.path))
+    if path.is_dir():
+        for f in sorted(path.iterdir()):
+            if f.is_file() and f.suffix in _WEIGHT_SUFFIXES:
+                _file_part(h, f)
+    else:
+        h.update(f"hub:{lm.path}:{getattr(lm.model.config, '_commit_hash', None)}".encode())
+    _params_part(h, lm.model)
+    return h.hexdigest()[:20]
+
+
+def samples_digest(samples) -> str:
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(json.dumps([s.id, list(s.contexts), list(s.continuations), list(s.choices), s.gold,
+                             s.letter_prompt], ensure_ascii=False).encode())
+        h.update(b"\n")
+    return h.hexdigest()[:20]
+
+
+def tokens_digest(seqs) -> str:
+    """Digest of token-id sequences (e.g. calibration prompts or batches)."""
+    h = hashlib.sha256()
+    for s in seqs:
+        h.update(",".join(map(str, s)).encode())
+        h.update(b"\n")
+    return h.hexdigest()[:20]
