@@ -15,9 +15,9 @@ from ..model.anatomy import Anatomy
 
 
 # Tile sizes measured on the 2-core AVX-512 CPU this project is built on (bench/RESULTS.md, issue 14): a [rows, vt]
-# fp32 logits tile of 8 MB stays in the last-level cache while it is reduced. On CUDA the tile only bounds memory.
+# fp32 logits tile (8 MB) stays in the last-level cache while it is reduced. On CUDA the tile only bounds memory.
 TILE_ROWS = 1024
-TILE_VOCAB = 4096
+TILE_VOCAB = 2048
 
 
 class Lens:
@@ -115,41 +115,54 @@ class Lens:
         return out, greedy
 
     def _token_logprobs_tiled(self, h: torch.Tensor, targets: torch.Tensor):
-        """The same numbers with the vocabulary in tiles: each [r, vt] logits tile is produced into one reused
-        buffer that stays in cache while its max/argmax, target pick and exp-sum are read, and the tiles' results
-        are merged online (log-sum-exp by logaddexp, argmax by a strict > so the first index wins across tiles as
-        within one). Nothing of size [r, V] is ever written to memory, which is what held the plain path at ~60% of
-        the machine's matmul throughput."""
+        """The same numbers with the vocabulary in tiles. Each tile's logits are produced transposed, [n, r] = U_tile ·
+        x^T (the layout the CPU GEMM runs fastest for this skinny shape), into one reused buffer that stays in cache
+        while it is reduced; the tiles' results merge online (log-sum-exp by logaddexp). Nothing of size [r, V] is
+        ever written to memory, which held the plain path near half the machine's matmul throughput.
+
+        The argmax is never materialised (an indexed max costs ~8x a plain max here). `greedy` only asks whether the
+        target is the first index of the row maximum: its logit equals the final max, and no earlier index reaches
+        it, i.e. neither the running max of earlier tiles nor a lower index of its own tile (checked on the few rows
+        whose target lies in the tile)."""
         R, V = h.shape[0], self.vocab_size
         targets = targets.to(self.device)
+        J = targets.shape[1]
         out = torch.zeros(targets.shape, dtype=torch.float32, device=self.device)
         greedy = torch.zeros(targets.shape, dtype=torch.bool, device=self.device)
         rows, vt = self.tile_rows, min(self.tile_vocab, V)
         step = -(-R // -(-R // rows)) if R else 1
         buf = torch.empty(min(step, R) * vt, dtype=torch.float32, device=self.device)
         for s in range(0, R, step):
-            x = self.normed(h[s:s + step])                                      # [r, d]
-            r = len(x)
-            t = targets[s:s + step]
+            xt = self.normed(h[s:s + step]).T                                   # [d, r]
+            r = xt.shape[1]
+            t = targets[s:s + step].T                                           # [J, r]
             lse = torch.full((r,), -torch.inf, device=self.device)
             best = torch.full((r,), -torch.inf, device=self.device)
-            arg = torch.zeros(r, dtype=torch.long, device=self.device)
             picked = torch.zeros(t.shape, dtype=torch.float32, device=self.device)
+            ahead = torch.zeros(t.shape, dtype=torch.bool, device=self.device)
             for v0 in range(0, V, vt):
                 w = self.weight[v0:v0 + vt]
                 n = len(w)
-                z = buf[:r * n].view(r, n)
-                torch.mm(x, w.to(torch.float32).T, out=z)                       # [r, n], in cache
+                z = buf[:n * r].view(n, r)
+                torch.mm(w.to(torch.float32), xt, out=z)                         # [n, r], in cache
                 if self.bias is not None:
-                    z += self.bias[v0:v0 + n]
+                    z += self.bias[v0:v0 + n, None]
                 z = self._finish_(z)
-                inside = (t >= v0) & (t < v0 + n)
-                picked = torch.where(inside, z.gather(1, (t - v0).clamp(0, n - 1)), picked)
-                m, a = z.max(-1)
-                better = m > best                                               # strict: earlier tile wins ties
-                arg = torch.where(better, a + v0, arg)
-                best = torch.where(better, m, best)
-                lse = torch.logaddexp(lse, m + z.sub_(m[:, None]).exp_().sum(-1).log())
-            out[s:s + r] = torch.where(t >= 0, picked - lse[:, None], 0.0)
-            greedy[s:s + r] = (arg[:, None] == t) & (t >= 0)
+                m = z.amax(0)                                                   # [r]
+                for j in range(J):
+                    tj = t[j]
+                    ins = ((tj >= v0) & (tj < v0 + n)).nonzero().squeeze(1)     # rows whose target j is here
+                    if not len(ins):
+                        continue
+                    loc = tj[ins] - v0
+                    zc = z[:, ins]                                              # [n, k]
+                    val = zc[loc, torch.arange(len(ins), device=self.device)]
+                    picked[j, ins] = val
+                    earlier = torch.arange(n, device=self.device)[:, None] < loc[None]
+                    ahead[j, ins] = (best[ins] >= val) | ((zc >= val[None]) & earlier).any(0)
+                best = torch.maximum(best, m)
+                lse = torch.logaddexp(lse, m + z.sub_(m[None]).exp_().sum(0).log())
+            valid = t >= 0
+            out[s:s + r] = torch.where(valid, picked - lse[None], 0.0).T
+            greedy[s:s + r] = (valid & (picked == best[None]) & ~ahead).T
         return out, greedy
