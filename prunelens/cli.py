@@ -1,5 +1,8 @@
 """Command line: `prunelens <command>`. Each command lives in prunelens/commands/<name>.py with a `register`
-function, and is a thin wrapper over a documented Python function."""
+function, and is a thin wrapper over a documented Python function.
+
+Registration is import-light: command modules import torch, transformers and the engine inside their command
+functions only, so `prunelens --help` and `--version` answer without loading them (tests/test_install.py)."""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +23,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="prunelens", description=__doc__)
+    from . import __version__
+    ap = _Parser(prog="prunelens", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--version", action="version", version=f"prunelens {__version__}")
     sub = ap.add_subparsers(dest="cmd", required=True)
     for name in COMMANDS:
         try:
@@ -43,33 +48,79 @@ def _one_line(e: BaseException) -> str:
 def main(argv=None) -> int:
     """Exit codes: 0 done, 2 bad input (one line on stderr, nothing written), 130 interrupted (Ctrl-C: the steps a
     resumable run already stored are kept). PRUNELENS_DEBUG=1 re-raises instead, with the traceback."""
-    from .model.anatomy import AnatomyError
+    _quiet_library_warnings()
     from .tasks.base import TaskError
     try:
         a = build_parser().parse_args(argv)
     except SystemExit as e:              # a bad option (one line already printed) or --help: the code, as an int
         return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
+    except ModuleNotFoundError as e:
+        if os.environ.get("PRUNELENS_DEBUG") or _missing_dependency(e) is None:
+            raise
+        print(f"prunelens: error: {_missing_dependency(e)}", file=sys.stderr)
+        return 1
     try:
         return a.func(a) or 0
+    except ModuleNotFoundError as e:
+        if os.environ.get("PRUNELENS_DEBUG") or _missing_dependency(e) is None:
+            raise
+        print(f"prunelens {a.cmd}: error: {_missing_dependency(e)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         if os.environ.get("PRUNELENS_DEBUG"):
             raise
         kept = " (stored steps are kept: rerun the same command to resume)" if a.cmd in ("prune", "sweep") else ""
         print(f"prunelens {a.cmd}: interrupted{kept}", file=sys.stderr)
         return 130
-    except (TaskError, AnatomyError, ValueError, OSError) as e:
-        # OSError: missing/unreadable files, permissions, a full disk, HF hub errors (missing repo, offline).
-        # ValueError includes JSON/YAML syntax errors (json.JSONDecodeError) and every prunelens input error.
+    except Exception as e:  # noqa: BLE001 - only input errors (below) become one line; anything else re-raises
         if os.environ.get("PRUNELENS_DEBUG"):
             raise
-        # User errors get one clear line, not a traceback from deep inside torch.
-        print(f"prunelens {a.cmd}: error: {_one_line(e)}", file=sys.stderr)
-        return 2
-    except Exception as e:  # noqa: BLE001 - only the known input-error classes of libraries below
-        if os.environ.get("PRUNELENS_DEBUG") or type(e).__name__ not in _LIBRARY_INPUT_ERRORS:
-            raise
-        print(f"prunelens {a.cmd}: error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
-        return 2
+        # AnatomyError is looked up only if its module was loaded (it imports torch, which --help must not).
+        anatomy = sys.modules.get("prunelens.model.anatomy")
+        input_errors = (TaskError, ValueError, OSError) + ((anatomy.AnatomyError,) if anatomy else ())
+        if isinstance(e, input_errors):
+            # OSError: missing/unreadable files, permissions, a full disk, HF hub errors (missing repo, offline).
+            # ValueError includes JSON/YAML syntax errors (json.JSONDecodeError) and every prunelens input error.
+            # User errors get one clear line, not a traceback from deep inside torch.
+            print(f"prunelens {a.cmd}: error: {_one_line(e)}", file=sys.stderr)
+            return 2
+        if type(e).__name__ in _LIBRARY_INPUT_ERRORS:
+            print(f"prunelens {a.cmd}: error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
+            return 2
+        raise
+
+
+# Required packages a broken install may lack, and how to get each. torch is not a declared dependency (a bare
+# requirement pulls a multi-GB CUDA build): it is the one a plain `pip install prunelens` leaves to the user.
+_DEPENDENCIES = {
+    "torch": "PyTorch is not installed; install the build for your machine first (CPU: pip install torch "
+             "--index-url https://download.pytorch.org/whl/cpu; GPU: see https://pytorch.org/get-started), then rerun",
+}
+_DECLARED = ("transformers", "safetensors", "numpy", "scipy", "pandas", "matplotlib", "tqdm", "yaml", "gguf",
+             "sentencepiece", "accelerate", "datasets", "tokenizers", "huggingface_hub")
+
+
+def _missing_dependency(e: ModuleNotFoundError) -> str | None:
+    """One line for a required package that is not installed; None for anything else (a bug: keep the traceback)."""
+    top = (e.name or "").split(".")[0]
+    if top in _DEPENDENCIES:
+        return _DEPENDENCIES[top]
+    if top in _DECLARED:
+        pkg = {"yaml": "pyyaml", "huggingface_hub": "huggingface-hub"}.get(top, top)
+        return f"the required package {pkg} is not installed (pip install {pkg}; or reinstall prunelens)"
+    return None
+
+
+def _quiet_library_warnings() -> None:
+    """Deprecation notices of libraries that prunelens cannot act on, hidden in prunelens' own entry point only
+    (matched by message; every other warning stays visible). Calls that can use a library's new API do so instead
+    (e.g. engine/score.py passes the KV cache as `cache` where transformers names it so)."""
+    import warnings
+    for pattern in _QUIET:
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+_QUIET: tuple[str, ...] = ()
 
 
 # Input errors of libraries that do not derive from ValueError/OSError (matched by name: no import needed).

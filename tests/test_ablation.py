@@ -74,7 +74,7 @@ def test_cli_score_and_margin_reach_the_ablation_and_guard_dense_from(tmp_path, 
                                                            abs=1e-6)
     capsys.readouterr()
     rc = main(["ablate", *common, "--tasks", str(spec), "--tp", "2", "--dense-from", str(tmp_path / "dense"),
-               "--out", str(tmp_path / "abl_raw")])
+               "--score", "raw", "--out", str(tmp_path / "abl_raw")])
     err = capsys.readouterr().err
     assert rc == 2 and "norm" in err and "raw" in err and not (tmp_path / "abl_raw").exists()
     rc = main(["ablate", *common, "--tasks", str(spec), "--tp", "2", *how, "--sample", "8",

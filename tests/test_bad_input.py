@@ -304,12 +304,12 @@ def test_analyze_option_values(ckpt, task, tmp_path, capsys, no_model_load, args
 
 @pytest.mark.parametrize("cmd", [
     ["prune", "--method", "iterative", "--ratio", "nan"], ["prune", "--method", "iterative", "--ratio", "1"],
-    ["prune", "--method", "iterative", "--steps", "0"],
-    ["prune", "--method", "laco", "--steps", "1", "--laco-t", "nan"],
-    ["prune", "--method", "mka", "--steps", "1", "--mka-lambda", "2"],
-    ["prune", "--method", "iterative", "--steps", "1", "--skip", "--skip-delta", "nan"],
-    ["prune", "--method", "random", "--steps", "1", "--seeds", "1,1"],
-    ["prune", "--method", "iterative", "--steps", "1", "--cache-mb", "-5"],
+    ["prune", "--method", "iterative", "--remove-count", "0"],
+    ["prune", "--method", "laco", "--remove-count", "1", "--laco-t", "nan"],
+    ["prune", "--method", "mka", "--remove-count", "1", "--mka-lambda", "2"],
+    ["prune", "--method", "iterative", "--remove-count", "1", "--skip", "--skip-delta", "nan"],
+    ["prune", "--method", "random", "--remove-count", "1", "--seeds", "1,1"],
+    ["prune", "--method", "iterative", "--remove-count", "1", "--cache-mb", "-5"],
     ["eval", "--tasks", "arc_easy", "--num-fewshot", "-1"], ["eval", "--tasks", "arc_easy", "--remove", "1,1"],
     ["eval", "--tasks", "arc_easy", "--remove", "a,b"], ["eval", "--tasks", "arc_easy", "--limit", "-2"],
     ["cka", "--remove", "1", "--ratio", "5"], ["cka", "--remove", "1,x"], ["noise", "--alphas", "1,nan"],
@@ -352,10 +352,10 @@ def test_unwritable_out_fails_before_loading(ckpt, task, tmp_path, capsys, monke
             return real(*a, dir=dir, **k)
         monkeypatch.setattr(tf, "mkstemp", ro)
     for cmd in (analyze_args(ckpt, task, out),
-                ["prune", "--model", ckpt, "--task", task, "--method", "tail", "--steps", "1", "--out", out],
+                ["prune", "--model", ckpt, "--task", task, "--method", "tail", "--remove-count", "1", "--out", out],
                 ["eval", "--model", ckpt, "--tasks", task, "--out", out],
                 ["export", "--model", ckpt, "--remove", "1", "--out", out],
-                ["report", tmp_path, "--out", out / "r.html" if where != "file" else out]):
+                ["report", tmp_path, "--out", out]):
         one_line_error(cmd, capsys, "--out")
     assert blocker.read_text() == "keep me"
 
@@ -388,7 +388,7 @@ def test_hub_id_offline_fails_fast(task, tmp_path, capsys, monkeypatch, no_model
 def test_ctrl_c_keeps_the_stored_steps_and_resumes(ckpt, task, tmp_path, capsys, monkeypatch):
     from prunelens.prune import trajectory as tj
     out = tmp_path / "p"
-    args = ["prune", "--model", ckpt, "--task", task, "--device", "cpu", "--method", "tail", "--steps", "2",
+    args = ["prune", "--model", ckpt, "--task", task, "--device", "cpu", "--method", "tail", "--remove-count", "2",
             "--n-boot", "20", "--out", out]
     real, calls = tj._record, []
 
@@ -436,7 +436,7 @@ def test_prompt_longer_than_the_model(ckpt, tmp_path, capsys):
     one_line_error(analyze_args(ckpt, p, tmp_path / "o"), capsys, "sample '1'", "tokens", "512 positions")
     one_line_error(["eval", "--model", ckpt, "--tasks", p, "--device", "cpu", "--out", tmp_path / "e"], capsys,
                    "sample '1'")
-    one_line_error(["prune", "--model", ckpt, "--task", p, "--device", "cpu", "--method", "tail", "--steps", "1",
+    one_line_error(["prune", "--model", ckpt, "--task", p, "--device", "cpu", "--method", "tail", "--remove-count", "1",
                     "--out", tmp_path / "pr"], capsys, "sample '1'")
     assert not any((tmp_path / d).exists() for d in ("o", "e", "pr"))
     # a multi-megabyte row is refused by its size, without tokenising it

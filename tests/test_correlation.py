@@ -54,3 +54,27 @@ def test_points_and_correlation(tmp_path):
     for s in t["steps"]:
         s["acc"] = [0.1, 0.2, s["acc"]]
     assert point_from_trajectory(t)["critical_ratio"] == 0.2
+
+
+def test_fisher_ci_and_correlation_by_estimator():
+    """Fisher-z CI of r against the textbook formula; each estimator's depth in place of the TP gives the Pearson r
+    of its own points (scipy), and counts how many of them were identified."""
+    x, y = np.random.default_rng(2).normal(size=(2, 12))
+    r = pearson(x, y)
+    z, se, q = np.arctanh(r["r"]), 1 / np.sqrt(12 - 3), stats.norm.ppf(0.975)
+    assert r["r_ci"] == pytest.approx([np.tanh(z - q * se), np.tanh(z + q * se)])
+    assert pearson([1, 2, 3], [1, 3, 2])["r_ci"] is None                        # n = 3: no Fisher interval
+    trs = [traj("t1", 2, [0.8, 0.7, 0.6, 0.3]), traj("t2", 5, [0.7, 0.3, 0.2, 0.2]),
+           traj("t3", 8, [0.3, 0.2, 0.2, 0.2]), traj("t4", 4, [0.8, 0.7, 0.3, 0.2]), traj("t5", None, [0.6, 0.2])]
+    depths = [3, 6, 7, 5, 9]                                                     # decision depth; t5 has one, no TP
+    for t, dd in zip(trs, depths):
+        t["dense"]["estimators"] = {"decision_depth_pred": {"point": dd, "verdict": "identified" if dd < 7 else
+                                                            "not identified at this n"},
+                                    "acc_changepoint": {"point": None, "verdict": "not identified at this n"}}
+    res = correlate([point_from_trajectory(t) for t in trs])
+    crit = [0.4, 0.2, 0.1, 0.3, 0.2]
+    ref = stats.pearsonr([d / 10 for d in depths], crit)
+    dd = res["by_estimator"]["decision_depth_pred"]
+    assert dd["n"] == 5 and dd["r"] == pytest.approx(ref[0]) and dd["n_identified"] == 3
+    assert res["by_estimator"]["acc_changepoint"]["n"] == 0 and res["by_estimator"]["acc_changepoint"]["r"] is None
+    assert res["n"] == 4                                                         # the TP's own points: t5 has none

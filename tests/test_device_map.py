@@ -71,7 +71,7 @@ def test_cli_analyze_and_prune_device_map(models, tmp_path):
     a0, a1 = (json.loads((tmp_path / d / "analysis.json").read_text()) for d in ("a0", "a1"))
     assert a1["config"]["device_map"] == "custom"
     np.testing.assert_allclose([r["dm_mean"] for r in a1["depths"]], [r["dm_mean"] for r in a0["depths"]], atol=1e-5)
-    prune = ["prune", *common, "--method", "iterative", "--steps", "2"]
+    prune = ["prune", *common, "--method", "iterative", "--remove-count", "2"]
     assert main([*prune, "--out", str(tmp_path / "p0")]) == 0
     assert main([*prune, *off, "--out", str(tmp_path / "p1")]) == 0
     p0, p1 = (json.loads((tmp_path / d / "trajectory.json").read_text()) for d in ("p0", "p1"))

@@ -1,6 +1,13 @@
-"""The HTML report: every section that has data renders, every image is an inline data: URI, no external links,
-and the findings are computed from the numbers."""
+"""The HTML report: every section that has data renders, every image is an inline data: URI with a numbered caption
+naming model, task, format, score and n, no external links, no Python reprs in the text, and the findings are
+computed from the numbers; the figures (PNG + SVG) draw the TP's CI, integer depth ticks and legends off the data;
+the page is checked in a real headless Chromium when one is installed."""
+import html as H
+import json
+import os
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -50,13 +57,180 @@ def test_report_sections_images_no_links(runs, tmp_path):
     srcs = re.findall(r'<img[^>]*src="([^"]*)"', html)
     assert len(srcs) >= 12 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert html.count("<img") == len(srcs)
-    assert not re.search(r"https?://", html) and "href=" not in html and "<script" not in html
+    assert not re.search(r"https?://", html) and "<script" not in html
+    hrefs = re.findall(r'href="([^"]*)"', html)                 # only the table of contents, inside the page
+    assert hrefs and all(h[1:] in re.findall(r'<section id="([^"]*)"', html) for h in hrefs)
+    # it opens with the table of contents and the findings
+    assert html.index('<nav id="toc">') < html.index('<section id="findings">') < html.index('<section id="summary">')
     assert "r = " in html                          # correlation computed on the fly from the trajectories
     summ = re.search('<section id="summary">(.*?)</section>', html, re.S).group(1)
     assert "TP 95% CI" in summ and "decision depth (gold)" in summ and "acc change-point" in summ
     assert 'alt="decision_depth.png"' in html
     abl = re.search('<section id="ablation">(.*?)</section>', html, re.S).group(1)
     assert "tiny Δ acc" in abl and len(re.findall(r"<td>[+-]\d\.\d{3} \[", abl)) == 3   # paired change, with CI
+
+
+def visible_text(html: str) -> str:
+    t = re.sub(r"<style>.*?</style>", " ", html, flags=re.S)
+    t = re.sub(r'src="[^"]*"', "", t)
+    return H.unescape(re.sub(r"<[^>]+>", "\n", t))
+
+
+PY_REPRS = [r"\bNone\b", r"\bTrue\b", r"\bFalse\b", r"\{'", r"'\}", r"\['", r"'\]", r"\[\d+(, \d+){2,}\]",
+            r"\{\d+: ", r"\bnan\b"]
+
+
+def test_captions_and_no_python_reprs(runs, tmp_path):
+    html = build_report([runs], tmp_path / "report.html").read_text()
+    figs = re.findall(r'<figure id="fig(\d+)"><img [^>]*><figcaption>(.*?)</figcaption></figure>', html, re.S)
+    assert len(figs) == html.count("<img") >= 12
+    assert [int(n) for n, _ in figs] == list(range(1, len(figs) + 1))        # numbered in order
+    for n, cap in figs:
+        cap = H.unescape(cap)
+        assert cap.startswith(f"<b>Figure {n}.</b>"), cap
+        for word in ("odel", "task", "format ", "score ", "n = "):
+            assert word in cap, (word, cap)
+    assert "seeds 0, 1" in html                               # noise and random seeds are named
+    text = visible_text(html)
+    for pat in PY_REPRS:
+        m = re.search(pat, text)
+        assert not m, (pat, text[max(0, m.start() - 80):m.end() + 80])
+    assert "No figure of" in html                             # the hand-made trajectories have no per-depth rows
+    toc = re.search(r'<nav id="toc">(.*?)</nav>', html, re.S).group(1)
+    assert toc.count("<li>") == len(re.findall(r"<section id=", html))
+
+
+def test_every_figure_has_svg_beside_png(runs, tmp_path):
+    pngs = sorted(runs.rglob("*.png"))
+    assert len(pngs) >= 10
+    missing = [str(p) for p in pngs if not p.with_suffix(".svg").is_file()]
+    assert not missing
+    svg = (runs / "analysis" / "dm_by_depth.svg").read_text()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    html = build_report([runs], tmp_path / "r.html", figures_dir=tmp_path / "figures").read_text()
+    kept = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    n = html.count("<figure ")
+    assert len(kept) == 2 * n and kept[0].startswith("fig01_") and kept[1] == kept[0][:-4] + ".svg"
+
+
+def hand_analysis(tp_ci=(2, None), tp=3, big=True):
+    L = 6
+    dm = [-60.0 if big else -2.0, -3.0, -0.5, 0.4, 1.0, 2.0, 3.0]
+    depths = [{"depth": i, "dm_mean": v, "dm_median": v, "dm_ci": [v - 0.5, v + 0.5], "acc": 0.3 + 0.1 * (i > 2),
+               "option_frequency": [0.7, 0.2, 0.1, 0.0], "kl_to_labels": 0.3, "entropy": 0.8,
+               "top_option_share": 0.7} for i, v in enumerate(dm)]
+    return {"model": "/x/tiny", "task": "arc_easy", "format": "cloze", "score": "norm", "margin": "logit",
+            "n_samples": 100, "num_layers": L, "transition_point": tp, "tp_ci": list(tp_ci), "tp_none_frac": 0.17,
+            "depths": depths}
+
+
+def _legend_off_axes(fig) -> bool:
+    """Every legend lies outside every axes box (so never on the data)."""
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    legs = [ax.get_legend() for ax in fig.axes if ax.get_legend() is not None]
+    for leg in legs:
+        lb = leg.get_window_extent(r)
+        assert not any(lb.overlaps(a.get_window_extent(r)) for a in fig.axes), "a legend covers the data"
+    return bool(legs)
+
+
+def test_dm_plot_draws_tp_ci_int_ticks_legend_outside(tmp_path):
+    import matplotlib.pyplot as plt
+    from prunelens import plots as P
+    fig = P.dm_figure(hand_analysis())
+    ax = fig.axes[0]
+    ci = [a for a in ax.get_children() if a.get_gid() == "tp_ci"]
+    assert len(ci) == 1
+    span = ci[0]
+    x = [span.get_x(), span.get_x() + span.get_width()] if hasattr(span, "get_width") else span.get_xy()[:, 0]
+    assert min(x) == pytest.approx(1.8) and max(x) == pytest.approx(6.5)       # lo - 0.2 .. right edge (open end)
+    assert ci[0].get_hatch()
+    labels = ax.get_legend().get_texts()
+    assert any("TP 95% CI [2, none]: open end" in t.get_text() and "17%" in t.get_text() for t in labels)
+    assert ax.get_yscale() == "symlog"
+    assert all(float(t).is_integer() for t in ax.get_xticks())
+    assert _legend_off_axes(fig)
+    plt.close(fig)
+    fig = P.dm_figure(hand_analysis(tp_ci=(2, 4), big=False))                  # closed CI, linear axis
+    ci = [a for a in fig.axes[0].get_children() if a.get_gid() == "tp_ci"]
+    assert len(ci) == 1 and not ci[0].get_hatch() and fig.axes[0].get_yscale() == "linear"
+    plt.close(fig)
+    p = P.plot_dm(hand_analysis(), tmp_path / "dm.png")
+    assert p.is_file() and 'id="tp_ci"' in (tmp_path / "dm.svg").read_text()
+
+
+def test_of_heatmap_scaled_with_label_shares():
+    import matplotlib.pyplot as plt
+    from prunelens import plots as P
+    fig = P.of_figure(hand_analysis(), labels=[0.25, 0.25, 0.25, 0.25])
+    im = fig.axes[0].get_images()[0]
+    assert im.get_clim() == (0, pytest.approx(0.7))                           # scaled to the data, not 0..1
+    assert fig.axes[1].get_images()[0].get_array().ravel().tolist() == [0.25] * 4
+    assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
+    plt.close(fig)
+
+
+def test_pruned_dm_and_kl_by_depth(tmp_path):
+    import matplotlib.pyplot as plt
+    from prunelens import plots as PP               # the pruned-state figures (prune/plots re-exports them)
+
+    def state(r, dm, ci):
+        return {"ratio": r, "removed": list(range(round(r * 6))), "dm_mean": dm, "transition_point": 2,
+                "tp_ci": ci, "kl_by_depth": [0.1] * len(dm), "acc_by_depth": [0.5] * len(dm),
+                "of_by_depth": [[0.5, 0.5]] * len(dm), "label_distribution": [0.4, 0.6],
+                "option_frequency": [0.5, 0.5], "kl_to_labels": 0.1, "acc": 0.5}
+    t = {"model": "m", "task": "t", "params": {"method": "iterative", "format": "cloze"},
+         "dense": state(0.0, [-80, -1, 0.5, 1, 2, 3, 4], [2, 3]),
+         "steps": [state(1 / 6, [-70, -1, 0.5, 1, 2, 3], [1, None]), state(2 / 6, [-5, 0.5, 1, 2, 3], [None, None])]}
+    fig = PP.dm_depth_figure(t)
+    top, ax = fig.axes[:2]
+    assert ax.get_yscale() == "symlog"                                     # the dense plot's rule
+    bars = [a for a in top.get_children() if a.get_gid() == "tp_ci"]
+    assert len(bars) == 2 and bars[1].get_linestyle() == ":"                # [none, none] has no bar
+    assert all(float(x).is_integer() for x in ax.get_xticks())
+    assert _legend_off_axes(fig)
+    plt.close(fig)
+    for f in (PP.plot_dm_depth, PP.plot_kl_depth, PP.plot_of_depth):
+        p = f(t, tmp_path / f"{f.__name__}.png")
+        assert p.is_file() and p.with_suffix(".svg").is_file()
+
+
+def _chromium():
+    return next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+
+CHECK_JS = """<script>window.addEventListener('load', () => {
+  const imgs = [...document.images];
+  const bad = imgs.filter(i => !i.complete || i.naturalWidth === 0).map(i => i.alt);
+  const over = [...document.body.querySelectorAll('*')].filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+    .map(e => e.tagName + ':' + (e.textContent || '').slice(0, 60));
+  const page = document.documentElement.scrollWidth > window.innerWidth;
+  document.body.setAttribute('data-check', JSON.stringify({n: imgs.length, bad: bad, over: over, page: page}));
+});</script>"""
+
+
+def test_report_in_headless_chromium(runs, tmp_path):
+    """Every image decodes and no element overflows its box, in a real browser (DOM read back with --dump-dom)."""
+    exe = _chromium()
+    if exe is None:
+        if os.environ.get("PRUNELENS_REQUIRE_BROWSER"):
+            pytest.fail("PRUNELENS_REQUIRE_BROWSER is set but no chromium is installed")
+        pytest.skip("chromium not installed (apt-get install -y chromium); CI installs it and sets "
+                    "PRUNELENS_REQUIRE_BROWSER=1")
+    html = build_report([runs], tmp_path / "report.html").read_text()
+    page = tmp_path / "check.html"
+    page.write_text(html.replace("</body>", CHECK_JS + "</body>"))
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+           f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2000", "--virtual-time-budget=5000",
+           "--dump-dom", page.as_uri()]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    m = re.search(r'data-check="([^"]*)"', out.stdout)
+    assert m, f"no check result from chromium (rc {out.returncode}): {out.stderr[-2000:]}"
+    res = json.loads(H.unescape(m.group(1)))
+    assert res["n"] == html.count("<img") and not res["bad"], res
+    assert not res["over"] and not res["page"], res
 
 
 def test_tp_identified_follows_its_ci():
@@ -75,6 +249,7 @@ def test_empty_sections_say_so(tmp_path):
                                                          "dropped": []})
     html = build_report([tmp_path / "only"], tmp_path / "r.html").read_text()
     assert html.count("no data for this section") == 9          # all but correlation and findings
+    assert "No figure of the correlation: no (model, task) pair" in html and "<img" not in html   # never empty
     from prunelens.report.findings import CHECKS
     assert html.count(">not enough data<") == len(CHECKS)         # every claim, honestly
 

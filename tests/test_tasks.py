@@ -6,6 +6,7 @@ prunelens/tasks/registry.py), not produced by the code under test.
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from pathlib import Path
@@ -240,8 +241,9 @@ def test_limit_and_sample():
     assert len(load("arc_challenge", "validation", sample=len(full)).samples) == len(full)
     with pytest.raises(TaskError, match=rf"--sample 10000 > {len(full)} questions"):
         load("arc_challenge", "validation", sample=10_000)
-    with pytest.raises(TaskError, match="limit must be a non-negative integer"):
+    with pytest.raises(TaskError, match="limit must be an integer >= 0 or a fraction 0 < x < 1"):
         load("arc_challenge", "validation", limit=-1)
+    assert len(load("arc_challenge", "validation", limit=0.1).samples) == math.ceil(len(full) * 0.1)  # as lm-eval
 
 
 @needs_data
@@ -297,6 +299,8 @@ def test_hub_source_with_a_stub_datasets(monkeypatch):
         return [{"question": "q", "subject": name, "choices": list("abcd"), "answer": 2}]
 
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(v, raising=False)
     t = load_task("boolq", source="hub")
     assert calls == [("aps/super_glue", "boolq", "validation")] and t.source == "hub:aps/super_glue/boolq:validation"
     assert t.samples[0].contexts[0] == "P -- It is.\nQuestion: is it?\nAnswer:" and t.samples[0].gold == 1
@@ -306,6 +310,24 @@ def test_hub_source_with_a_stub_datasets(monkeypatch):
     assert [s.id for s in t.samples] == ["anatomy/0", "virology/0"]
     with pytest.raises(TaskError, match=r"\('allenai/ai2_arc', 'ARC-Easy', split='test'\) failed: no network"):
         load_task("arc_easy", source="hub")
+
+
+def test_hub_is_announced_and_offline_fails_fast(monkeypatch, capsys):
+    """A task loaded from the hub is announced on stderr first; with HF_HUB_OFFLINE the hub is not tried at all."""
+    import sys
+    import types
+
+    calls = []
+    monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(
+        load_dataset=lambda *a, **k: calls.append(a) or [{"question": "is it", "passage": "P", "idx": 0, "label": 1}]))
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(TaskError, match="HF_HUB_OFFLINE is set.*--data-dir"):
+        load_task("boolq", source="hub")
+    assert calls == []
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    load_task("boolq", source="hub")
+    assert "from the Hugging Face hub" in capsys.readouterr().err and len(calls) == 1
 
 
 # ---------------------------------------------------------------- malformed built-in input

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..analyze import measure
+from ..engine.autobatch import fixed
 from ..engine.capture import capture_residuals
 from ..engine.score import _batches, _left_pad
 from ..model.surgery import keep_from_remove, pruned_view
@@ -21,7 +22,7 @@ def block_influence(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> np.
     ids, _ = prompt_ids(lm, samples, fmt)
     lengths = [len(x) for x in ids]
     tot, cnt = None, 0
-    for batch in _batches(sorted(range(len(ids)), key=lambda i: -lengths[i]), lengths, batch_size, 4096):
+    for batch in _batches(sorted(range(len(ids)), key=lambda i: -lengths[i]), lengths, fixed(batch_size, lm), 4096):
         x, mask, pos = _left_pad([ids[i] for i in batch], lm.tokenizer.pad_token_id or 0, lm.device)
         B, Tn = x.shape
         with capture_residuals(lm.anatomy, torch.arange(Tn, device=lm.device)[None].expand(B, Tn)) as cap:

@@ -17,15 +17,25 @@ def critical_ratio(ratios, accs, dense_acc: float, chance: float, gamma: float =
     return float(min(below)) if below else None
 
 
-def pearson(x, y) -> dict:
-    """Pearson r and two-sided p (scipy); r/p are None when n < 3 or a variable is constant."""
+def pearson(x, y, ci: float = 0.95) -> dict:
+    """Pearson r, two-sided p (scipy) and the Fisher-z CI of r (needs n >= 4); None when n < 3 or a variable is
+    constant."""
     from scipy import stats
     x, y = np.asarray(x, float), np.asarray(y, float)
     n = len(x)
     if n < 3 or np.std(x) == 0 or np.std(y) == 0:
-        return {"r": None, "p": None, "n": n}
+        return {"r": None, "p": None, "n": n, "r_ci": None}
     r, p = stats.pearsonr(x, y)
-    return {"r": float(r), "p": float(p), "n": n}
+    r_ci = None
+    if n >= 4:
+        z, se = math.atanh(max(min(r, 1 - 1e-12), -1 + 1e-12)), 1 / math.sqrt(n - 3)
+        q = stats.norm.ppf(0.5 + ci / 2)
+        r_ci = [float(math.tanh(z - q * se)), float(math.tanh(z + q * se))]
+    return {"r": float(r), "p": float(p), "n": n, "r_ci": r_ci}
+
+
+# The transition estimators of metrics/estimators.py that can stand in for the TP in Figure 8.
+ESTIMATORS = ("mean_dm_tp", "decision_depth_pred", "decision_depth_gold", "acc_changepoint")
 
 
 def point_from_trajectory(traj: dict, gamma: float = 0.5, source: str = "") -> dict:
@@ -41,6 +51,10 @@ def point_from_trajectory(traj: dict, gamma: float = 0.5, source: str = "") -> d
             "method": T.method(traj), "num_layers": L, "tp_relative": T.tp_relative(d, L),
             # The TP's question-bootstrap CI, when the dense measurement has it; None bound = "no TP" there.
             "tp_ci_relative": [None if x is None else x / L for x in d["tp_ci"]] if d.get("tp_ci") and L else None,
+            # every transition estimator's depth / L, with its verdict, when the dense step has them
+            "estimators": {k: {"relative": None if e.get("point") is None or not L else e["point"] / L,
+                               "verdict": e.get("verdict")}
+                           for k, e in (d.get("estimators") or {}).items() if k in ESTIMATORS},
             "dense_acc": dense_acc, "chance": ch, "critical_ratio": cr,
             "censored": cr is None, "max_ratio": max((s["ratio"] for s in st), default=None), "source": source}
 
@@ -64,6 +78,14 @@ def correlate(points: list[dict]) -> dict:
                        if p["tp_relative"] is None else "accuracy never fell below "
                        f"the threshold up to ratio {p['max_ratio']}"} for p in points if p not in use]
     res["min_significant_r"] = _min_sig_r(res["n"])
+    # The same correlation with each estimator in place of the TP, over the same one-point-per-pair set.
+    res["by_estimator"] = {}
+    for k in ESTIMATORS:
+        pts = [p for p in best.values() if p["critical_ratio"] is not None
+               and (p.get("estimators") or {}).get(k, {}).get("relative") is not None]
+        res["by_estimator"][k] = {**pearson([p["estimators"][k]["relative"] for p in pts],
+                                            [p["critical_ratio"] for p in pts]),
+                                  "n_identified": sum(p["estimators"][k]["verdict"] == "identified" for p in pts)}
     return {"points": points, **res}
 
 

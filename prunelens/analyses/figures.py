@@ -1,4 +1,5 @@
-"""Figures of the analyses. Every function takes the JSON-ready result dict, so figures can be redrawn from files."""
+"""Figures of the analyses. Every function takes the JSON-ready result dict, so figures can be redrawn from files.
+Each is written as PNG and SVG, with integer depth ticks and the legend outside the axes."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,12 +10,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..plots import int_ticks, legend_outside, save  # noqa: E402
+
 
 def _save(fig, path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    """PNG + SVG beside it (prunelens.plots.save)."""
+    return save(fig, path, dpi=100)
 
 
 def _arr(x):
@@ -35,7 +36,9 @@ def cka_best_match(res: dict, path) -> Path:
     ax.set_xlabel("pruned model depth")
     ax.set_ylabel("best-matching dense depth (max CKA)")
     ax.set_ylim(-0.5, L + 0.5)
-    ax.legend(fontsize=7)
+    int_ticks(ax)
+    int_ticks(ax, axis="y")
+    legend_outside(ax)
     ax.set_title(f"CKA best match · {res.get('task', '')} · removed {len(res['removed'])}/{L}", fontsize=9)
     return _save(fig, path)
 
@@ -47,6 +50,8 @@ def cka_heatmap(res: dict, sig: str, path) -> Path:
     im = ax.imshow(C, origin="lower", aspect="auto", vmin=0, vmax=1, cmap="magma")
     ax.set_xlabel("dense depth")
     ax.set_ylabel("pruned depth")
+    int_ticks(ax)
+    int_ticks(ax, axis="y")
     fig.colorbar(im, ax=ax, label=f"{'debiased ' if res.get('debiased') else ''}linear CKA")
     ax.set_title(f"CKA ({sig}) · {res.get('task', '')}", fontsize=9)
     return _save(fig, path)
@@ -83,14 +88,17 @@ def noise_lines(res: dict, path) -> Path:
     tp = res["clean"].get("transition_point")
     fig, ax = plt.subplots(figsize=(7, 3.6))
     if tp is not None:
-        ax.axvspan(-0.5, tp - 0.5, color="0.88", label="Silent Phase")
+        ax.axvspan(min(res["depths"]) - 0.5, tp - 0.5, color="0.88", label="Silent Phase")
     for ai, a in enumerate(res["alphas"]):
         ax.errorbar(res["depths"], _arr(res["dm_mean"])[ai], yerr=_arr(res["dm_std"])[ai], marker="o", ms=3,
                     capsize=2, label=f"α={a:g}")
     ax.axhline(res["clean"]["dm_final"], color="k", ls=":", label="clean")
     ax.set_xlabel("noised depth")
     ax.set_ylabel("final DM")
-    ax.legend(fontsize=7)
+    int_ticks(ax)
+    legend_outside(ax)
+    ax.set_title(f"final DM under noise · {res.get('task', '')} · mean ± std over seeds "
+                 f"{', '.join(map(str, res['seeds']))}", fontsize=9)
     return _save(fig, path)
 
 
@@ -104,7 +112,7 @@ def ablation_bars(res: dict, path) -> Path:
     ax.set_xticks(x, [r["label"] for r in rows], rotation=45, fontsize=7)
     ax.set_ylabel("accuracy")
     ax.set_title(f"transition ablation (TP={res['tp']}, layers removed by checkpoint id)", fontsize=9)
-    ax.legend(fontsize=6)
+    legend_outside(ax)
     return _save(fig, path)
 
 
@@ -126,7 +134,7 @@ def correlation_scatter(res: dict, path) -> Path:
     r = res.get("r")
     ax.set_title(f"r = {r:.2f}, p = {res['p']:.3g}, n = {res['n']}" if r is not None else f"n = {res['n']}: r undefined",
                  fontsize=9)
-    ax.set_xlabel("Transition Point / L")
+    ax.set_xlabel("Transition Point / L (bars: its 95% CI; dotted: reaches 'no TP')")
     ax.set_ylabel("critical pruning ratio")
     return _save(fig, path)
 
@@ -141,7 +149,7 @@ def recovery_plot(res: dict, path) -> Path:
         ax.plot(x, [r["after"][k] for r in runs], "s-", label=f"after {res['mode']} ({res['steps']} steps)")
         ax.set_xlabel("pruning ratio")
         ax.set_ylabel(lab)
-        ax.legend(fontsize=7)
+    legend_outside(axes[1], *axes[0].get_legend_handles_labels())
     return _save(fig, path)
 
 
@@ -158,5 +166,5 @@ def methods_plot(methods: dict, dense_acc, path, title="") -> Path:
     ax.set_xlabel("pruning ratio")
     ax.set_ylabel("accuracy")
     ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7)
+    legend_outside(ax)
     return _save(fig, path)

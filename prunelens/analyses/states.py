@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..engine.autobatch import fixed
 from ..engine.capture import capture_residuals
 from ..engine.encode import default_add_bos, encode, encode_pair
 from ..engine.score import _batches, _left_pad
@@ -44,7 +45,7 @@ def prompt_states(lm, samples, fmt: str = "cloze", *, include_bos: bool = False,
     count = 0
     lengths = [len(x) for x in ids]
     order = sorted(range(N), key=lambda i: -lengths[i])
-    for batch in _batches(order, lengths, batch_size, max_tokens):
+    for batch in _batches(order, lengths, fixed(batch_size, lm), max_tokens):
         x, mask, pos = _left_pad([ids[i] for i in batch], lm.tokenizer.pad_token_id or 0, dev)
         B, T = x.shape
         with capture_residuals(lm.anatomy, torch.arange(T, device=dev)[None].expand(B, T)) as cap:

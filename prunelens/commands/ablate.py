@@ -3,8 +3,8 @@ Also registers `prunelens controls` (random and one-shot ShortGPT pruning at equ
 baselines, so cli.py needs no extra entry."""
 from __future__ import annotations
 
-from .common import (_common_measure, _common_model, _common_out, _common_task, int_list, ints, load_lm,
-                     measure_kw, model_inputs, nonneg_int, nonneg_int_list, prepare_out, task_kw)
+from .common import (_common_measure, _common_model, _common_out, _common_task, conventions, int_list, ints, load_lm,
+                     measure_kw, model_inputs, nonneg_int, nonneg_int_list, prepare_out, say, task_kw)
 
 
 def cmd_ablate(a) -> int:
@@ -13,7 +13,9 @@ def cmd_ablate(a) -> int:
         raise ValueError(f"--window: give two offsets lo,hi with lo <= hi, got {a.window}")
     prepare_out(a, *model_inputs(a))
     lm = load_lm(a)
-    r = run_ablation(a.out, tasks=[t for t in a.tasks.split(",") if t], fmt=a.format, tp=a.tp,
+    from ..tasks import split_task_list
+    say(f"ablate: {a.tasks}, one scoring pass per removal set and task ...")
+    r = run_ablation(a.out, tasks=split_task_list(a.tasks), fmt=a.format, tp=a.tp,
                      window=tuple(ints(a.window)), pairs=not a.no_pairs, lm=lm, task_kw=task_kw(a),
                      batch_size=a.batch_size, dense_from=a.dense_from, **measure_kw(a))
     print(f"TP={r['tp']} ({r['tp_source']}); per-task TP {r['task_tp']}")
@@ -37,6 +39,7 @@ def cmd_controls(a) -> int:
         from ..analyses.trajectories import load_trajectory
         load_trajectory(a.trajectory)
     lm = load_lm(a)
+    say(f"controls: {a.task}, random ({len(ints(a.seeds))} seed(s)) and one-shot ShortGPT removals ...")
     r = run_controls(a.out, task=a.task, fmt=a.format, counts=ints(a.counts) or None, trajectory=a.trajectory,
                      seeds=ints(a.seeds), lm=lm, task_kw=task_kw(a), batch_size=a.batch_size, **measure_kw(a))
     for name, m in r["methods"].items():
@@ -57,6 +60,7 @@ def register(sub) -> None:
     p.add_argument("--dense-from", default=None, help="folder with <task>/analysis.json of the same samples "
                    "(from `prunelens analyze`), reused instead of re-measuring the dense model")
     p.set_defaults(func=cmd_ablate)
+    conventions(p)
 
     c = sub.add_parser("controls", help="random and one-shot ShortGPT pruning at equal layer count (controls)")
     _common_model(c)
@@ -67,3 +71,4 @@ def register(sub) -> None:
     c.add_argument("--counts", default="", type=nonneg_int_list, help="layer counts to remove (without --trajectory)")
     c.add_argument("--seeds", default="0,1,2", type=nonneg_int_list, help="seeds of the random-pruning control")
     c.set_defaults(func=cmd_controls)
+    conventions(c)

@@ -1,8 +1,9 @@
 """`prunelens analyze`: the decision lens on one model and task."""
 from __future__ import annotations
 
-from .common import (_common_measure, _common_model, _common_out, _common_task, add_bos_arg, any_int, device_map_arg,
-                     load_lm, model_inputs, nonneg_float, positive_int, prepare_out, task_kw)
+from .common import (_common_measure, _common_model, _common_out, _common_task, add_bos_arg, any_int, conventions,
+                     device_map_arg, load_lm, model_inputs, nonneg_float, positive_int, prepare_out, say, score_kind,
+                     task_kw)
 
 
 def cmd_analyze(a) -> int:
@@ -12,6 +13,7 @@ def cmd_analyze(a) -> int:
     from ..tasks.limits import check_lengths
     out = prepare_out(a, *model_inputs(a))
     # Task, then model, then the lengths of every prompt: all before any compute.
+    say(f"analyze: loading task {a.task} ...")
     task = load_task(a.task, **task_kw(a))
     if not task.samples:
         raise ValueError(f"task {a.task!r} split {task.split!r} has no samples")
@@ -19,7 +21,7 @@ def cmd_analyze(a) -> int:
     check_lengths(lm, task.samples, a.format, add_bos=add_bos_arg(a), what=task.name)
     with staged(out) as d:
         res = analyze(a.model, a.task, a.format, d, split=a.split, data_dir=a.data_dir, limit=a.limit,
-                      sample=a.sample, seed=a.seed, device=a.device, dtype=a.dtype, score_kind=a.score,
+                      sample=a.sample, seed=a.seed, device=a.device, dtype=a.dtype, score_kind=score_kind(a),
                       margin=a.margin, tau=a.tau, batch_size=a.batch_size, n_boot=a.n_boot,
                       trust_remote_code=a.trust_remote_code, add_bos=add_bos_arg(a), device_map=device_map_arg(a),
                       offload_folder=a.offload_folder, lm=lm, task_obj=task)
@@ -66,15 +68,17 @@ def register(sub) -> None:
     _common_out(p)
     _common_measure(p)
     p.add_argument("--tau", type=nonneg_float, default=0.0, help="Transition Point tolerance")
-    p.add_argument("--n-boot", type=positive_int, default=1000)
+    p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples of the CIs")
     p.set_defaults(func=cmd_analyze)
+    conventions(p)
 
     t = sub.add_parser("transition", help="Transition Point and its bootstrap CI, beside the decision-depth and "
                        "accuracy change-point estimators with their verdicts, from saved analyze runs (no model)")
     t.add_argument("runs", nargs="+", help="analyze output folders (analysis.json + samples.csv)")
     t.add_argument("--tau", type=nonneg_float, default=None, help="tolerance (default: the run's own)")
-    t.add_argument("--n-boot", type=positive_int, default=1000)
-    t.add_argument("--seed", type=any_int, default=0)
+    t.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples of the CIs")
+    t.add_argument("--seed", type=any_int, default=0, help="bootstrap seed")
     t.add_argument("--write", action="store_true",
                    help="add the CI and the estimators to each run's analysis.json (at the run's tau)")
     t.set_defaults(func=cmd_transition)
+    conventions(t)

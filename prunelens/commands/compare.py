@@ -17,6 +17,7 @@ def cmd_compare(a) -> int:
 def register(sub) -> None:
     p = sub.add_parser("compare", help="compare pruning trajectories: chart, removed-layer table, summary with CIs")
     p.add_argument("paths", nargs="+", help="prune output folders or trajectory.json files (searched recursively)")
-    from .common import _common_out
-    _common_out(p)
+    from .common import _common_out, conventions
+    _common_out(p, help="output folder for the chart and tables")
     p.set_defaults(func=cmd_compare)
+    conventions(p)

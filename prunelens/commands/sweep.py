@@ -20,11 +20,13 @@ def cmd_sweep(a) -> int:
 def register(sub) -> None:
     p = sub.add_parser("sweep", help="run a (model x task x method x seed) evaluation grid, locally or on Ray")
     p.add_argument("spec", help="sweep spec YAML (see prunelens/sweep/spec.py)")
-    from .common import _common_out, nonneg_float, positive_float
+    from .common import _common_out, conventions, nonneg_float, positive_float
     _common_out(p, help="output folder (default: the spec's `out`)", required=False)
-    p.add_argument("--backend", default="local", choices=["local", "ray"])
+    p.add_argument("--backend", default="local", choices=["local", "ray"],
+                   help="local: one run after another in this process; ray: a Ray cluster (or a local instance)")
     p.add_argument("--address", default=None,
                    help="Ray cluster address (auto, ray://host:10001); default: a local Ray instance")
     p.add_argument("--cpus-per-run", type=positive_float, default=1, help="Ray CPUs (and torch threads) per run")
     p.add_argument("--gpus-per-run", type=nonneg_float, default=0, help="Ray GPUs per run")
     p.set_defaults(func=cmd_sweep)
+    conventions(p)

@@ -8,6 +8,7 @@ left-padded with explicit position ids, and batches are formed from length-sorte
 from __future__ import annotations
 
 import copy
+import inspect
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -18,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ..tasks.base import MCSample, TaskError
 from ..model.surgery import pruned_view
+from .autobatch import is_auto, score_auto
 from .capture import _hidden_of, _input_of, capture_residuals, inject_input
 from .encode import default_add_bos, encode, encode_pair, letter_token_ids
 from .lens import Lens
@@ -130,6 +132,22 @@ def _split(lengths: list[int], overhead: int = 32) -> list[tuple[int, int]]:
     return out[::-1]
 
 
+def _cache_kw(base) -> str:
+    """The forward's KV-cache keyword: `cache` in transformers 5 (which warns on `past_key_values` at every call),
+    `past_key_values` before (and in models whose forward still names it so)."""
+    try:
+        params = inspect.signature(base.forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _kv_cache(out):
+    """The returned KV cache, read by its new name first (the old attribute warns in transformers 5)."""
+    c = out.get("cache") if hasattr(out, "get") else None
+    return c if c is not None else out.past_key_values
+
+
 def _empty(n, d, k):
     return np.full((n, d, k), np.nan)
 
@@ -148,7 +166,10 @@ def _resolve(lm, samples, depths, add_bos):
 @torch.no_grad()
 def score_letter(lm, samples: list[MCSample], depths=None, batch_size: int = 16, max_tokens: int = 8192,
                  add_bos: bool | None = None, progress: bool = True) -> Scores:
-    """Lens logit of each option's letter token (" A", " B", ...) at the prompt's last position, every depth."""
+    """Lens logit of each option's letter token (" A", " B", ...) at the prompt's last position, every depth.
+    batch_size "auto": the largest that fits (engine/autobatch.py)."""
+    if is_auto(batch_size):
+        return score_auto(score_letter, lm, samples, fmt="letter", depths=depths, add_bos=add_bos, progress=progress)
     depths, add_bos, kmax = _resolve(lm, samples, depths, add_bos)
     tok, lens = lm.tokenizer, Lens(lm.anatomy)
     # Tokenise and validate everything before any compute: a bad letter token fails in seconds, not hours.
@@ -184,7 +205,11 @@ def score_letter(lm, samples: list[MCSample], depths=None, batch_size: int = 16,
 def score_cloze(lm, samples: list[MCSample], depths=None, batch_size: int = 16, max_tokens: int = 8192,
                 add_bos: bool | None = None, progress: bool = True, resume: Resume | None = None) -> Scores:
     """Summed continuation log-likelihood of each option under the lens at every depth (exact full-vocab
-    log-softmax, lm-eval tokenisation). `resume`: see Resume (depths must then be >= resume.start)."""
+    log-softmax, lm-eval tokenisation). `resume`: see Resume (depths must then be >= resume.start).
+    batch_size "auto": the largest that fits (engine/autobatch.py)."""
+    if is_auto(batch_size):
+        return score_auto(score_cloze, lm, samples, fmt="cloze", depths=depths, add_bos=add_bos, progress=progress,
+                          resume=resume)
     depths, add_bos, kmax = _resolve(lm, samples, depths, add_bos)
     if resume and resume.start and not (resume.start <= depths[0] and resume.start < lm.anatomy.num_layers):
         raise ValueError(f"resume depth {resume.start} must lie below {lm.anatomy.num_layers} (at least one layer "
@@ -254,7 +279,7 @@ def score_cloze(lm, samples: list[MCSample], depths=None, batch_size: int = 16, 
         v_i = v_k = None
         if rows:
             subs = _split([len(c) - 1 for _, _, c in rows])
-            cache = out.past_key_values
+            cache = _kv_cache(out)
             valid_all = []
             for n_sub, (r0, r1) in enumerate(subs):
                 part = rows[r0:r1]
@@ -272,7 +297,7 @@ def score_cloze(lm, samples: list[MCSample], depths=None, batch_size: int = 16, 
                 with _trunk(lm, resume, (n_batch, 1 + n_sub), torch.arange(M, device=dev)[None].expand(len(part), M),
                             depths) as cap2:
                     lm.anatomy.base(input_ids=cids.to(dev), attention_mask=full_mask, position_ids=pos2,
-                                    past_key_values=c_sub, use_cache=True)
+                                    use_cache=True, **{_cache_kw(lm.anatomy.base): c_sub})
                 hc = cap2.stacked()                                               # [R, D, M, d]
                 # Keep only real (non-pad) continuation positions for the expensive full-vocab projection.
                 valid = [(r, j) for r, (_, _, c) in enumerate(part) for j in range(len(c) - 1)]

@@ -23,8 +23,21 @@ FIRST_N_TASKS = ("mmlu",)
 DELIM = "\n\n"                                        # lm-eval fewshot_delimiter
 
 
+def _base(task_name: str) -> str:
+    """The built-in task a name resolves to (one resolver: "mmlu_anatomy", "mmlu:anatomy" -> "mmlu")."""
+    from ..tasks import is_custom, resolve_task
+    if is_custom(task_name):
+        return str(task_name)
+    return resolve_task(task_name)[0].name
+
+
+def uses_first_n(task_name: str) -> bool:
+    """lm-eval's `first_n` sampler (MMLU: the subject's first K dev rows for every question)."""
+    return _base(task_name) in FIRST_N_TASKS
+
+
 def lm_eval_fewshot_split(task_name: str) -> str:
-    return "dev" if task_name.split(":")[0] in FIRST_N_TASKS else "train"
+    return "dev" if uses_first_n(task_name) else "train"
 
 
 def _mmlu_description(s: MCSample) -> str:

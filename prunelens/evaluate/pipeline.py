@@ -14,12 +14,13 @@ from .view import resolve_view
 
 
 def split_tasks(tasks) -> list[str]:
-    """"arc_easy,mmlu:anatomy,virology" is ambiguous, so MMLU subjects are given as mmlu_<subject> in lists."""
-    if isinstance(tasks, str):
-        tasks = [t.strip() for t in tasks.split(",") if t.strip()]
+    """A comma list (or list) of task names: "arc_easy,mmlu_anatomy,mmlu_virology" (one syntax, lm-eval's); an
+    "mmlu:anatomy,virology" item stays one pooled task (`tasks.split_task_list`)."""
+    from ..tasks import split_task_list
+    tasks = split_task_list(tasks)
     if not tasks:
         raise ValueError("no tasks given")
-    return list(tasks)
+    return tasks
 
 
 def run_eval(model, tasks, out=None, *, split=None, data_dir=None, limit=None, num_fewshot: int = 0,
@@ -32,9 +33,15 @@ def run_eval(model, tasks, out=None, *, split=None, data_dir=None, limit=None, n
     from ..tasks.limits import check_lengths
     start = time.time()
     tasks = split_tasks(tasks)
+    from ..engine.autobatch import is_auto, used
     for name, v, lo in (("--num-fewshot", num_fewshot, 0), ("--batch-size", batch_size, 1), ("--limit", limit, 1)):
+        if name == "--batch-size" and is_auto(v):
+            continue                         # the largest batch that fits (engine/autobatch.py)
+        if name == "--limit" and isinstance(v, float) and 0 < v < 1:
+            continue                         # lm-eval's fractional --limit: that share of each task's documents
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < lo):
-            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+            raise ValueError(f"{name} must be an integer >= {lo}" + (" or a fraction 0 < x < 1" if name == "--limit"
+                                                                       else "") + f", got {v!r}")
     # Tasks first: bad names or malformed data fail before minutes of model loading.
     prepared = [prepare_task(t, split, data_dir, limit, num_fewshot, fewshot_seed, fewshot_split) for t in tasks]
     lm = lm or load_model(model, device=device, dtype=dtype, device_map=device_map, offload_folder=offload_folder,
@@ -50,7 +57,7 @@ def run_eval(model, tasks, out=None, *, split=None, data_dir=None, limit=None, n
     config = {"model": "prunelens", "model_args": f"pretrained={model}", "model_name": str(model),
               "model_path": lm.path, "model_class": lm.anatomy.model_class, "num_layers": L,
               "pruned": pruned or None,
-              "batch_size": batch_size, "device": str(lm.device), "dtype": str(next(lm.model.parameters()).dtype),
+              "batch_size": used(lm, batch_size), "device": str(lm.device), "dtype": str(next(lm.model.parameters()).dtype),
               "device_map": device_map if isinstance(device_map, (str, type(None))) else "custom",
               "limit": limit, "num_fewshot": num_fewshot, "fewshot_seed": fewshot_seed, "split": split,
               "data_dir": str(data_dir) if data_dir else None}

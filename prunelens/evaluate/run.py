@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine.score import score_cloze
-from ..tasks import Task, load_task
-from .fewshot import DEFAULT_SEED, FIRST_N_TASKS, load_pool, with_fewshot
+from ..tasks import Task, load_task, resolve_limit
+from .fewshot import DEFAULT_SEED, load_pool, uses_first_n, with_fewshot
 
 
 @dataclass
@@ -53,13 +53,16 @@ def metrics_from(loglik: np.ndarray, choices, gold: np.ndarray, names) -> tuple[
 
 def prepare_task(name: str, split=None, data_dir=None, limit=None, num_fewshot: int = 0, fewshot_seed=DEFAULT_SEED,
                  fewshot_split=None) -> tuple[Task, int, dict]:
-    """Load a task, keep the first `limit` samples (lm-eval --limit) and apply few-shot contexts."""
+    """Load a task, keep the first `limit` samples (lm-eval --limit: N documents, or a fraction 0 < x < 1 of them) and
+    apply few-shot contexts. Every spelling of a task name is resolved by `tasks.resolve_task` first, so e.g.
+    "mmlu_anatomy" and "mmlu:anatomy" get the same samples and the same (dev, first_n) shots."""
     full = load_task(name, split=split, data_dir=data_dir)
-    samples = full.samples[:limit] if limit is not None else full.samples
+    n_limit = resolve_limit(limit, len(full.samples))
+    samples = full.samples[:n_limit] if n_limit is not None else full.samples
     fs = {}
     if num_fewshot > 0:
         pool, used = load_pool(name, full.split, data_dir, fewshot_split)
-        first_n = name.split(":")[0] in FIRST_N_TASKS
+        first_n = uses_first_n(name)
         samples = with_fewshot(samples, pool, num_fewshot, fewshot_seed, first_n=first_n,
                                exclude_self=used == full.split)
         fs = {"split": used, "seed": fewshot_seed, "sampler": "first_n" if first_n else "default"}

@@ -45,8 +45,9 @@ def option_scores(ctx, keep, merges) -> np.ndarray:
             kw["resume"] = Resume(start, states.__getitem__ if states is not None else None,
                                   range(start + 1, len(keep) + 1), saver.put)
         with pruned_view(ctx.lm, keep, mods):
-            sc = score(ctx.lm, ctx.samples, ctx.fmt, depths=missing, batch_size=ctx.batch_size, progress=False,
-                       add_bos=ctx.add_bos, **kw)
+            # a bar for the dense pass (the long first pass); the pruning steps print one line each
+            sc = score(ctx.lm, ctx.samples, ctx.fmt, depths=missing, batch_size=ctx.batch_size,
+                       progress=ctx.dense is None and len(keep) == ctx.L and not merges, add_bos=ctx.add_bos, **kw)
         if kw:
             # Deepest first, so that under the LRU bound the shallow prefixes (shared by more later states) stay.
             for d in sorted(saver.saved, reverse=True):
@@ -92,6 +93,10 @@ def summarize(ctx, raw: np.ndarray) -> dict:
            "option_frequency": f["option_frequency"], "kl_to_labels": f["kl_to_labels"],
            "of_entropy": f["entropy"], "top_option_share": f["top_option_share"],
            "kl_by_depth": [r["kl_to_labels"] for r in rows],
+           # per-depth OF of the pruned model and the gold-label shares it is compared with (report's OF figures)
+           "of_by_depth": [r["option_frequency"] for r in rows],
+           "label_distribution": (np.bincount(np.asarray(ctx.gold, int), minlength=len(f["option_frequency"]))
+                                  / max(len(ctx.gold), 1)).tolist(),
            **transition_point_bootstrap(decision_margin(s, ctx.gold, ctx.n_options, ctx.margin), ctx.tau, ctx.n_boot,
                                         seed=ctx.seed)}
     if len(rows) >= 3:      # the TP beside the decision depths and the accuracy change-point, each with its verdict
@@ -117,7 +122,7 @@ def measure_state(ctx, removed, merges=None) -> dict:
 def n_to_remove(L: int, ratio: float | None, steps: int | None) -> int:
     """Validated number of blocks to remove: ceil(ratio * L) (tolerant to float noise) or `steps`."""
     if (ratio is None) == (steps is None):
-        raise ValueError("give exactly one of --ratio and --steps")
+        raise ValueError("give exactly one of --ratio and --remove-count")
     if ratio is not None:
         if not 0 < ratio < 1:
             raise ValueError(f"--ratio must lie strictly between 0 and 1, got {ratio}")
@@ -125,7 +130,7 @@ def n_to_remove(L: int, ratio: float | None, steps: int | None) -> int:
     else:
         n = steps
         if n < 1:
-            raise ValueError(f"--steps must be >= 1, got {n}")
+            raise ValueError(f"--remove-count must be >= 1, got {n}")
     if n >= L:
         raise ValueError(f"removing {n} of {L} layers would remove every layer")
     return n

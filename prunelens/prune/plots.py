@@ -1,6 +1,7 @@
 """Trajectory figures and tables from trajectory.json alone: accuracy / final DM vs ratio (several methods on one
 chart, random seeds as mean with a band), DM-by-depth for chosen ratios with the transition marked, OF/KL heatmaps
-across steps, and the removed-layer table (CSV + Markdown)."""
+across steps, KL and (when stored) OF by depth for pruned states, and the removed-layer table (CSV + Markdown).
+Every figure is PNG + SVG (`prunelens.plots.save`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,6 +12,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from ..plots import (depth_states, dm_depth_figure, kl_depth_figure,  # noqa: E402,F401 (re-exported)
+                      legend_outside, of_depth_figure, plot_dm_depth, plot_kl_depth, plot_of_depth,
+                      plot_of_kl, save)
 from ..results import atomic_write_text, read_json  # noqa: E402
 
 
@@ -36,7 +40,10 @@ def plot_vs_ratio(trajs: list[dict], path: Path) -> Path:
             curves = [_curve(t, key) for t in ts]
             n = min(len(c[0]) for c in curves)
             x, ys = curves[0][0][:n], np.stack([c[1][:n] for c in curves])
-            line, = ax.plot(x, ys.mean(0), "o-", ms=3, label=name + (f" (n={len(ts)} seeds)" if len(ts) > 1 else ""))
+            seeds = [str(t["params"].get("seed_prune")) for t in ts if t["params"].get("seed_prune") is not None]
+            line, = ax.plot(x, ys.mean(0), "o-", ms=3, label=name + (
+                f" (mean of {len(ts)} seeds: {', '.join(seeds)}; band min-max)" if len(ts) > 1 else
+                f" (seed {seeds[0]})" if seeds else ""))
             if len(ts) > 1:
                 ax.fill_between(x, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.2)
             elif key == "acc":
@@ -49,56 +56,11 @@ def plot_vs_ratio(trajs: list[dict], path: Path) -> Path:
             ax.axhline(0, color="k", lw=0.8)
         ax.set_xlabel("pruning ratio (layers removed / L)")
         ax.set_ylabel(ylab)
-    axes[0].legend(fontsize=8)
+    legend_outside(axes[1], *axes[0].get_legend_handles_labels())
     t0 = trajs[0]
-    fig.suptitle(f"{Path(str(t0['model'])).name} · {t0['task']} ({t0['params']['format']}, n={t0['n_samples']})")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def plot_dm_depth(t: dict, path: Path, ratios=None) -> Path:
-    states = [t["dense"]] + t["steps"]
-    if ratios is not None:
-        states = [s for s in states if any(abs(s.get("ratio", 0) - r) < 1e-9 for r in ratios)]
-    else:
-        states = states[::max(1, len(states) // 5)]
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for i, s in enumerate(states):
-        c = plt.cm.viridis(i / max(1, len(states) - 1))
-        r = s.get("ratio", 0.0)
-        ax.plot(range(len(s["dm_mean"])), s["dm_mean"], "o-", ms=3, color=c, label=f"ratio {r:.2f}")
-        if s["transition_point"] is not None:
-            ax.axvline(s["transition_point"], color=c, ls="--", lw=1)
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_xlabel("depth of the pruned model (dashed: its Transition Point)")
-    ax.set_ylabel("DM mean")
-    ax.set_title(f"{label(t)}: DM by depth")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def plot_of_kl(t: dict, path: Path) -> Path:
-    states = [t["dense"]] + t["steps"]
-    of = np.array([s["option_frequency"] for s in states])               # [S, K]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), gridspec_kw={"width_ratios": [3, 2]})
-    im = axes[0].imshow(of.T, aspect="auto", cmap="magma", vmin=0, vmax=1)
-    axes[0].set_xlabel("step (0 = dense)")
-    axes[0].set_ylabel("option position")
-    axes[0].set_title("Option Frequency at the final depth")
-    fig.colorbar(im, ax=axes[0])
-    axes[1].plot([s.get("ratio", 0.0) for s in states], [s["kl_to_labels"] for s in states], "o-")
-    axes[1].set_xlabel("pruning ratio")
-    axes[1].set_ylabel("KL(OF || labels)")
-    fig.suptitle(label(t))
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    fig.suptitle(f"{Path(str(t0['model'])).name} · {t0['task']} ({t0['params']['format']}, score "
+                 f"{t0['params'].get('score', 'raw')}, n={t0['n_samples']})", fontsize=10)
+    return save(fig, path, dpi=120)
 
 
 def removed_table(trajs: list[dict], out: Path, stem: str = "removed_layers") -> list[Path]:
@@ -110,7 +72,7 @@ def removed_table(trajs: list[dict], out: Path, stem: str = "removed_layers") ->
             rows.append((label(t), str(t["params"].get("seed_prune", "")), str(s["n_removed"]), f"{s['ratio']:.3f}",
                          " ".join(map(str, s["removed"])), f"{s['acc']:.3f}",
                          f"[{s['acc_ci'][0]:.3f}, {s['acc_ci'][1]:.3f}]", f"{s['dm_final']:.3f}",
-                         str(s["transition_point"])))
+                         "none" if s["transition_point"] is None else str(s["transition_point"])))
     csv = "\n".join(",".join(f'"{c}"' if ("," in c or " " in c) else c for c in r) for r in rows) + "\n"
     md = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n" + \
         "".join("| " + " | ".join(r) + " |\n" for r in rows[1:])
@@ -119,5 +81,10 @@ def removed_table(trajs: list[dict], out: Path, stem: str = "removed_layers") ->
 
 def plot_trajectory(t: dict, out: Path) -> list[Path]:
     out = Path(out)
-    return [plot_vs_ratio([t], out / "acc_dm_vs_ratio.png"), plot_dm_depth(t, out / "dm_by_depth.png"),
-            plot_of_kl(t, out / "of_kl.png"), *removed_table([t], out)]
+    paths = [plot_vs_ratio([t], out / "acc_dm_vs_ratio.png"), plot_dm_depth(t, out / "dm_by_depth.png"),
+             plot_of_kl(t, out / "of_kl.png")]
+    if depth_states(t, key="kl_by_depth"):
+        paths.append(plot_kl_depth(t, out / "kl_by_depth.png"))
+    if depth_states(t, key="of_by_depth"):
+        paths.append(plot_of_depth(t, out / "of_by_depth.png"))
+    return paths + removed_table([t], out)

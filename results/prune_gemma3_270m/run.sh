@@ -10,7 +10,7 @@ CACHE=${PRUNELENS_RUN_CACHE:-/tmp/prunelens_run_cache}
 run() {  # task, sample size, score kind, then method arguments
   local T=$1 N=$2 S=$3; shift 3
   local name=$1; [[ " $* " == *" --skip "* ]] && name=${name}_skip
-  prunelens prune --model gemma-3-270m --format cloze --ratio 0.5 --data-dir "$DATA" --task "$T" --sample "$N" \
+  prunelens prune --model gemma-3-270m --format cloze --ratio 0.5 --data-dir "$DATA" --tasks "$T" --sample "$N" \
     --seed 0 --score "$S" --cache-dir "$CACHE/$T" --cache-mb 2048 --method "$@" --out "$OUT/$T/$name" \
     2>&1 | tee -a "$OUT/$T/run.log"
 }

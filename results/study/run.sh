@@ -30,7 +30,7 @@ f'--tp={t}')" "$1"; }
 # 1. The decision lens on each task (DM, OF/KL, accuracy by depth, Transition Point).
 for T in "${TASKS[@]}"; do
   part "analyze_$T" "$OUT/dense/$T/analysis.json" \
-    prunelens analyze "${M[@]}" --task "$T" --sample "$N" --out "$OUT/dense/$T"
+    prunelens analyze "${M[@]}" --tasks "$T" --sample "$N" --out "$OUT/dense/$T"
 done
 
 # How firmly n questions fix each TP: question-bootstrap CI, added to each analysis.json (no model needed).
@@ -43,30 +43,30 @@ part ablation "$OUT/ablation/ablation.json" \
 
 # 3. Noise (Figures 6/18) at small alpha, where depths can differ (alpha >= 1 destroyed every depth in the pilot).
 part noise "$OUT/noise/noise.json" \
-  prunelens noise "${M[@]}" --task arc_easy --sample "$N" $(tp_arg "$OUT/dense/arc_easy/analysis.json") \
+  prunelens noise "${M[@]}" --tasks arc_easy --sample "$N" $(tp_arg "$OUT/dense/arc_easy/analysis.json") \
     --alphas 0.02,0.1,0.5 --depths 0,4,8,12,14,16,18 --seeds 0,1 --out "$OUT/noise"
 
 # 4. CKA (Figures 3, 10, 11) of the 50% IP-pruned model against the dense one.
 IP_AE=results/prune_gemma3_270m/arc_easy/iterative_skip/trajectory.json
 part cka "$OUT/cka/cka.json" \
-  prunelens cka "${M[@]}" --task arc_easy --sample "$N" --trajectory "$IP_AE" --ratio 0.5 --out "$OUT/cka"
+  prunelens cka "${M[@]}" --tasks arc_easy --sample "$N" --trajectory "$IP_AE" --ratio 0.5 --out "$OUT/cka"
 
 # 5. Recovery (Figure 7): LoRA on the ARC-Easy test split, evaluated on the disjoint validation split, at the IP
 #    removal sets of three ratios.
 part recovery "$OUT/recovery/recovery.json" \
   prunelens recover --model gemma-3-270m --format cloze --score norm --data-dir "$DATA" --train-task arc_easy --train-split test \
     --n-train 256 --eval-task arc_easy --eval-split validation --n-eval "$N" --trajectory "$IP_AE" \
-    --ratios 0.22,0.33,0.5 --mode lora --steps 60 --final-only --out "$OUT/recovery"
+    --ratios 0.22,0.33,0.5 --mode lora --train-steps 60 --final-only --out "$OUT/recovery"
 
 # 6. IP (+SKIP-Prun) trajectories on more tasks for the critical-ratio correlation, each with the random control
 #    at the same layer counts (3 seeds) and one-shot ShortGPT. ARC-Easy and BoolQ are in results/prune_gemma3_270m.
 #    Last because they are the longest (HellaSwag's 4 long endings cost ~4x ARC's per step).
 for T in piqa arc_challenge hellaswag; do
   part "prune_$T" "$OUT/trajectories/$T/iterative_skip/trajectory.json" \
-    prunelens prune "${M[@]}" --task "$T" --sample "$NT" --method iterative --skip --ratio 0.5 \
+    prunelens prune "${M[@]}" --tasks "$T" --sample "$NT" --method iterative --skip --ratio 0.5 \
       --cache-dir "$CACHE/study_$T" --cache-mb 2048 --out "$OUT/trajectories/$T/iterative_skip"
   part "controls_$T" "$OUT/trajectories/$T/controls/controls.json" \
-    prunelens controls "${M[@]}" --task "$T" --sample "$NT" --seeds 0,1,2 \
+    prunelens controls "${M[@]}" --tasks "$T" --sample "$NT" --seeds 0,1,2 \
       --trajectory "$OUT/trajectories/$T/iterative_skip/trajectory.json" --out "$OUT/trajectories/$T/controls"
 done
 
@@ -74,4 +74,5 @@ done
 prunelens correlate results/prune_gemma3_270m "$OUT/trajectories" --method iterative+skip --out "$OUT/correlation" --overwrite
 # Named parts only: the raw-score pilot in pilot_raw/ measured differently and must not mix into the report.
 prunelens report "$OUT"/{dense,ablation,noise,cka,recovery,trajectories,correlation} results/prune_gemma3_270m \
-  --title "prunelens study: Gemma-3-270M, cloze" --out "$OUT/report.html" --overwrite
+  --title "prunelens study: Gemma-3-270M, cloze" --out "$OUT/report" --overwrite
+cp "$OUT/report/report.html" "$OUT/report.html"   # --out is a folder; the study's README links report.html here

@@ -13,14 +13,15 @@ import os
 
 
 def run_lm_eval(lm, tasks, include_path, limit=None, batch_size=8, num_fewshot=None, fewshot_seed=1234,
-                softmax_dtype=None):
+                softmax_dtype=None, **hflm_kw):
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    model = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=batch_size, softmax_dtype=softmax_dtype)
+    model = HFLM(pretrained=lm.model, tokenizer=lm.tokenizer, batch_size=batch_size, softmax_dtype=softmax_dtype,
+                 **hflm_kw)
     tm = TaskManager(include_path=str(include_path))
     out = lm_eval.simple_evaluate(model=model, tasks=list(tasks), task_manager=tm,
                                   log_samples=True, limit=limit, num_fewshot=num_fewshot,
