@@ -48,7 +48,6 @@ def _one_line(e: BaseException) -> str:
 def main(argv=None) -> int:
     """Exit codes: 0 done, 2 bad input (one line on stderr, nothing written), 130 interrupted (Ctrl-C: the steps a
     resumable run already stored are kept). PRUNELENS_DEBUG=1 re-raises instead, with the traceback."""
-    _quiet_library_warnings()
     from .tasks.base import TaskError
     try:
         a = build_parser().parse_args(argv)
@@ -109,18 +108,6 @@ def _missing_dependency(e: ModuleNotFoundError) -> str | None:
         pkg = {"yaml": "pyyaml", "huggingface_hub": "huggingface-hub"}.get(top, top)
         return f"the required package {pkg} is not installed (pip install {pkg}; or reinstall prunelens)"
     return None
-
-
-def _quiet_library_warnings() -> None:
-    """Deprecation notices of libraries that prunelens cannot act on, hidden in prunelens' own entry point only
-    (matched by message; every other warning stays visible). Calls that can use a library's new API do so instead
-    (e.g. engine/score.py passes the KV cache as `cache` where transformers names it so)."""
-    import warnings
-    for pattern in _QUIET:
-        warnings.filterwarnings("ignore", message=pattern)
-
-
-_QUIET: tuple[str, ...] = ()
 
 
 # Input errors of libraries that do not derive from ValueError/OSError (matched by name: no import needed).

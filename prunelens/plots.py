@@ -29,7 +29,9 @@ def save(fig, path, dpi: int = 110) -> Path:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fig.tight_layout()
-    kw = {"bbox_inches": "tight", "pad_inches": 0.06}
+    # legends outside the axes are kept out of the layout (the axes keep their size) and added to the saved box
+    extra = fig.get_default_bbox_extra_artists() + [a.get_legend() for a in fig.axes if a.get_legend() is not None]
+    kw = {"bbox_inches": "tight", "pad_inches": 0.06, "bbox_extra_artists": extra}
     fig.savefig(path, dpi=dpi, **kw)
     fig.savefig(path.with_suffix(".svg"), metadata={"Date": None}, **kw)
     plt.close(fig)
@@ -48,8 +50,10 @@ def legend_outside(ax, handles=None, labels=None, *, pad: float = 0.02, fontsize
         handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return None
-    return ax.legend(handles, labels, fontsize=fontsize, loc="upper left", bbox_to_anchor=(1 + pad, 1.0),
-                     borderaxespad=0.0, frameon=False, **kw)
+    leg = ax.legend(handles, labels, fontsize=fontsize, loc="upper left", bbox_to_anchor=(1 + pad, 1.0),
+                    borderaxespad=0.0, frameon=False, **kw)
+    leg.set_in_layout(False)          # the axes keep their size; `save` widens the saved image to include it
+    return leg
 
 
 def dm_scale(ax, values) -> str:

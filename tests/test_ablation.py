@@ -27,7 +27,9 @@ def test_equals_direct_pruned_measure():
             with pruned_view(lm, keep):
                 m = measure(lm, samples, "cloze", n_boot=50, progress=False)
             assert row["tasks"][name]["acc"] == pytest.approx(m.summary["acc"], abs=1e-12)
-            assert row["tasks"][name]["dm_final"] == pytest.approx(m.summary["dm_final"], abs=1e-9)
+            # fp32 lens: the ablation projects the final depth only, this measure every depth, so the GEMM blocks
+            # (and the summation order inside them) differ; 1e-6 is far below any reported digit.
+            assert row["tasks"][name]["dm_final"] == pytest.approx(m.summary["dm_final"], abs=1e-6)
         assert row["avg_acc"] == pytest.approx(sum(row["tasks"][n]["acc"] for n in tasks) / 2)
         for name in tasks if row["removed"] else ():      # paired change against dense, on the same samples
             c, d = row["tasks"][name], res["rows"][0]["tasks"][name]
@@ -52,7 +54,7 @@ def test_cli_score_and_margin_reach_the_ablation_and_guard_dense_from(tmp_path, 
     spec = write_tiny_qa(tmp_path / "qa.jsonl", 10)
     how = ["--score", "norm", "--margin", "prob"]
     common = ["--model", str(ckpt), "--device", "cpu"]
-    assert main(["analyze", *common, "--task", str(spec), "--out", str(tmp_path / "dense" / "qa"), *how,
+    assert main(["analyze", *common, "--tasks", str(spec), "--out", str(tmp_path / "dense" / "qa"), *how,
                  "--n-boot", "50"]) == 0
     out = tmp_path / "abl"
     assert main(["ablate", *common, "--tasks", str(spec), "--tp", "2", "--window=-1,0", *how,
@@ -81,7 +83,7 @@ def test_cli_score_and_margin_reach_the_ablation_and_guard_dense_from(tmp_path, 
                "--dense-from", str(tmp_path / "dense"), "--out", str(tmp_path / "abl_sub")])
     assert rc == 2 and "10" in capsys.readouterr().err
     # same n, other samples (another --seed): caught by the sample ids in samples.csv
-    assert main(["analyze", *common, "--task", str(spec), "--sample", "8", "--out", str(tmp_path / "d8" / "qa"), *how,
+    assert main(["analyze", *common, "--tasks", str(spec), "--sample", "8", "--out", str(tmp_path / "d8" / "qa"), *how,
                  "--n-boot", "50"]) == 0
     capsys.readouterr()
     rc = main(["ablate", *common, "--tasks", str(spec), "--tp", "2", *how, "--sample", "8", "--seed", "3",

@@ -31,7 +31,7 @@ def custom_task(tmp_path):
 @pytest.mark.parametrize("fmt", ["cloze", "letter"])
 def test_cli_analyze_writes_schema(ckpt, custom_task, tmp_path, fmt, capsys):
     out = tmp_path / f"out_{fmt}"
-    rc = main(["analyze", "--model", str(ckpt), "--task", str(custom_task), "--format", fmt, "--out", str(out),
+    rc = main(["analyze", "--model", str(ckpt), "--tasks", str(custom_task), "--format", fmt, "--out", str(out),
                "--n-boot", "100", "--device", "cpu"])
     assert rc == 0
     res = json.loads((out / "analysis.json").read_text())
@@ -76,14 +76,14 @@ def test_cli_bad_task_file_is_one_clear_error(ckpt, tmp_path, capsys):
     (tmp_path / "bad.jsonl").write_text('{"question": "q", "options": ["a", "b"], "answer": 0}\n{"question": \n')
     (tmp_path / "bad.yaml").write_text("data: bad.jsonl\ncontext: \"{question}\"\nchoices: options\ngold: answer\n")
     out = tmp_path / "o"
-    rc = main(["analyze", "--model", str(ckpt), "--task", str(tmp_path / "bad.yaml"), "--out", str(out)])
+    rc = main(["analyze", "--model", str(ckpt), "--tasks", str(tmp_path / "bad.yaml"), "--out", str(out)])
     err = capsys.readouterr().err
     assert rc == 2 and "bad.jsonl" in err and ":2" in err and "Traceback" not in err
     assert not out.exists()          # failed before writing anything
 
 
 def test_cli_missing_model_folder(tmp_path, capsys):
-    rc = main(["analyze", "--model", str(tmp_path / "nope"), "--task", "arc_easy", "--out", str(tmp_path / "o")])
+    rc = main(["analyze", "--model", str(tmp_path / "nope"), "--tasks", "arc_easy", "--out", str(tmp_path / "o")])
     assert rc == 2 and "nope" in capsys.readouterr().err
 
 

@@ -60,7 +60,7 @@ def snapshot(d):
 
 
 def analyze_args(ckpt, task, out, *extra):
-    return [str(a) for a in ("analyze", "--model", ckpt, "--task", task, "--device", "cpu", "--n-boot", "20", "--out",
+    return [str(a) for a in ("analyze", "--model", ckpt, "--tasks", task, "--device", "cpu", "--n-boot", "20", "--out",
                              out, *extra)]
 
 
@@ -220,7 +220,7 @@ def test_export_api_refuses_its_source(ckpt):
     assert snapshot(ckpt) == before
 
 
-@pytest.mark.parametrize("opt", ["--task", "--data-dir"])
+@pytest.mark.parametrize("opt", ["--tasks", "--data-dir"])
 def test_out_equal_to_an_input_is_refused(ckpt, task, tmp_path, capsys, no_model_load, opt):
     args = analyze_args(ckpt, task, task.parent, "--overwrite")       # --out: the folder holding the task file
     if opt == "--data-dir":
@@ -352,7 +352,7 @@ def test_unwritable_out_fails_before_loading(ckpt, task, tmp_path, capsys, monke
             return real(*a, dir=dir, **k)
         monkeypatch.setattr(tf, "mkstemp", ro)
     for cmd in (analyze_args(ckpt, task, out),
-                ["prune", "--model", ckpt, "--task", task, "--method", "tail", "--remove-count", "1", "--out", out],
+                ["prune", "--model", ckpt, "--tasks", task, "--method", "tail", "--remove-count", "1", "--out", out],
                 ["eval", "--model", ckpt, "--tasks", task, "--out", out],
                 ["export", "--model", ckpt, "--remove", "1", "--out", out],
                 ["report", tmp_path, "--out", out]):
@@ -388,7 +388,7 @@ def test_hub_id_offline_fails_fast(task, tmp_path, capsys, monkeypatch, no_model
 def test_ctrl_c_keeps_the_stored_steps_and_resumes(ckpt, task, tmp_path, capsys, monkeypatch):
     from prunelens.prune import trajectory as tj
     out = tmp_path / "p"
-    args = ["prune", "--model", ckpt, "--task", task, "--device", "cpu", "--method", "tail", "--remove-count", "2",
+    args = ["prune", "--model", ckpt, "--tasks", task, "--device", "cpu", "--method", "tail", "--remove-count", "2",
             "--n-boot", "20", "--out", out]
     real, calls = tj._record, []
 
@@ -420,7 +420,7 @@ def test_corrupt_trajectory_is_one_line(ckpt, task, tmp_path, capsys, no_model_l
     (out / "trajectory.json").write_text('{"steps": [')
     one_line_error(["export", "--model", ckpt, "--trajectory", out, "--step", "1", "--out", tmp_path / "e"], capsys,
                    "trajectory.json", "not a valid JSON")
-    one_line_error(["cka", "--model", ckpt, "--task", task, "--trajectory", out, "--ratio", "0.5", "--out",
+    one_line_error(["cka", "--model", ckpt, "--tasks", task, "--trajectory", out, "--ratio", "0.5", "--out",
                     tmp_path / "c"], capsys, "trajectory.json")
 
 
@@ -436,7 +436,7 @@ def test_prompt_longer_than_the_model(ckpt, tmp_path, capsys):
     one_line_error(analyze_args(ckpt, p, tmp_path / "o"), capsys, "sample '1'", "tokens", "512 positions")
     one_line_error(["eval", "--model", ckpt, "--tasks", p, "--device", "cpu", "--out", tmp_path / "e"], capsys,
                    "sample '1'")
-    one_line_error(["prune", "--model", ckpt, "--task", p, "--device", "cpu", "--method", "tail", "--remove-count", "1",
+    one_line_error(["prune", "--model", ckpt, "--tasks", p, "--device", "cpu", "--method", "tail", "--remove-count", "1",
                     "--out", tmp_path / "pr"], capsys, "sample '1'")
     assert not any((tmp_path / d).exists() for d in ("o", "e", "pr"))
     # a multi-megabyte row is refused by its size, without tokenising it

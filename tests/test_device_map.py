@@ -64,7 +64,7 @@ def test_cli_device_map(models, tmp_path):
 def test_cli_analyze_and_prune_device_map(models, tmp_path):
     """analyze and prune take --device-map too, and give the single-device numbers (offloaded layers included)."""
     ckpt, task, *_ = models
-    common = ["--model", str(ckpt), "--task", str(task), "--n-boot", "10"]
+    common = ["--model", str(ckpt), "--tasks", str(task), "--n-boot", "10"]
     off = ["--device-map", json.dumps(MAP), "--offload-folder", str(tmp_path / "off")]
     assert main(["analyze", *common, "--out", str(tmp_path / "a0")]) == 0
     assert main(["analyze", *common, *off, "--out", str(tmp_path / "a1")]) == 0
@@ -84,6 +84,6 @@ def test_cli_analyze_and_prune_device_map(models, tmp_path):
 
 def test_bad_device_map_json(models, tmp_path, capsys):
     ckpt, task, *_ = models
-    rc = main(["analyze", "--model", str(ckpt), "--task", str(task), "--device-map", "{cpu", "--out", str(tmp_path)])
+    rc = main(["analyze", "--model", str(ckpt), "--tasks", str(task), "--device-map", "{cpu", "--out", str(tmp_path)])
     err = capsys.readouterr().err
     assert rc == 2 and "--device-map" in err and "not valid JSON" in err and len(err.strip().splitlines()) == 1

@@ -161,6 +161,10 @@ def test_cli_prune_bad_ratio_and_plots(tmp_path, capsys):
     t = _run(lm, tmp_path / "p", "tail")
     files = plot_trajectory(t, tmp_path / "p")
     assert all(f.is_file() and f.stat().st_size > 0 for f in files)
+    # per-depth OF and KL of the pruned states are stored and drawn; every figure has its SVG beside it
+    assert all(len(s["of_by_depth"]) == len(s["kl_by_depth"]) for s in t["steps"])
+    assert {"of_by_depth.png", "kl_by_depth.png", "dm_by_depth.png"} <= {f.name for f in files}
+    assert all(f.with_suffix(".svg").is_file() for f in files if f.suffix == ".png")
 
 
 def test_compare_summary(tmp_path):

@@ -210,7 +210,7 @@ CHECK_JS = """<script>window.addEventListener('load', () => {
 });</script>"""
 
 
-def test_report_in_headless_chromium(runs, tmp_path):
+def test_report_in_headless_chromium(request, tmp_path):
     """Every image decodes and no element overflows its box, in a real browser (DOM read back with --dump-dom)."""
     exe = _chromium()
     if exe is None:
@@ -218,6 +218,7 @@ def test_report_in_headless_chromium(runs, tmp_path):
             pytest.fail("PRUNELENS_REQUIRE_BROWSER is set but no chromium is installed")
         pytest.skip("chromium not installed (apt-get install -y chromium); CI installs it and sets "
                     "PRUNELENS_REQUIRE_BROWSER=1")
+    runs = request.getfixturevalue("runs")                  # only once a browser is there to look at the report
     html = build_report([runs], tmp_path / "report.html").read_text()
     page = tmp_path / "check.html"
     page.write_text(html.replace("</body>", CHECK_JS + "</body>"))

@@ -57,7 +57,8 @@ def run_eval(model, tasks, out=None, *, split=None, data_dir=None, limit=None, n
     config = {"model": "prunelens", "model_args": f"pretrained={model}", "model_name": str(model),
               "model_path": lm.path, "model_class": lm.anatomy.model_class, "num_layers": L,
               "pruned": pruned or None,
-              "batch_size": used(lm, batch_size), "device": str(lm.device), "dtype": str(next(lm.model.parameters()).dtype),
+              "batch_size": used(lm, batch_size), "device": str(lm.device),
+              "dtype": str(next(lm.model.parameters()).dtype),
               "device_map": device_map if isinstance(device_map, (str, type(None))) else "custom",
               "limit": limit, "num_fewshot": num_fewshot, "fewshot_seed": fewshot_seed, "split": split,
               "data_dir": str(data_dir) if data_dir else None}

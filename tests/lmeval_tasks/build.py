@@ -19,7 +19,8 @@ TASKS = {"arc_easy": "pl_arc_easy", "piqa": "pl_piqa", "hellaswag": "pl_hellaswa
 
 
 def _jsonl(path: Path):
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    # split on "\n" only: str.splitlines also breaks at U+2028 and friends, which MMLU questions contain
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").split("\n") if x.strip()]
 
 
 def _write(path: Path, rows) -> None:

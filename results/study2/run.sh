@@ -1,0 +1,156 @@
+#!/bin/bash
+# The study of issue 11 on both built-in models (Gemma-3-270M, SmolLM2-135M-Instruct): cloze format, acc_norm
+# (`--score norm`) in every part, and the letter format where a model is above chance on it.
+# Parts run in priority order, cheapest decisive first, one at a time (2 cores): SmolLM2 before Gemma in each part
+# (its lens costs ~0.3x Gemma's: vocabulary 49k vs 262k). A part whose output already exists is skipped and `prune`
+# resumes inside a part, so rerunning the script continues where it stopped. Wall times go to timings.csv.
+# Usage: bash results/study2/run.sh [DATA_DIR] [PART...]   (from the project root, venv active)
+#   PART: dense letter ablation noise prune controls cka recovery correlate report (default: all, in this order)
+set -euo pipefail
+DATA=${1:-../shared/data}
+shift || true
+PARTS=${*:-dense letter ablation noise prune controls cka recovery correlate report}
+OUT=results/study2
+N=${STUDY_N:-400}                 # questions per task, dense lens and ablation: accuracy CI half-width <= 0.05
+NT=${STUDY_NT:-200}               # questions per task, pruning trajectories and controls
+CACHE=${PRUNELENS_RUN_CACHE:-/tmp/prunelens_run_cache}
+MODELS=(smollm2-135m gemma-3-270m)
+TASKS=(arc_easy arc_challenge hellaswag piqa winogrande boolq openbookqa mmlu)
+PRUNE_TASKS=(arc_easy arc_challenge piqa boolq openbookqa)   # IP+SKIP: 2 models x 5 tasks = 10 Figure-8 points
+CONTROL_TASKS=(arc_easy arc_challenge piqa boolq)             # ShortGPT, tail, random x3: four tasks per model
+mkdir -p "$OUT"
+[[ -f $OUT/timings.csv ]] || echo "part,seconds,finished_utc" > "$OUT/timings.csv"
+
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+part() {   # name, file that marks it done, then the command
+  local name=$1 done=$2; shift 2
+  if [[ -f $done ]]; then echo "[study2] $name: done ($done)"; return; fi
+  echo "[study2] $name: $*"
+  local t0=$SECONDS
+  "$@" 2>&1 | tee -a "$OUT/run.log"
+  echo "$name,$((SECONDS - t0)),$(date -u +%FT%TZ)" >> "$OUT/timings.csv"
+}
+M() { echo --model "$1" --data-dir "$DATA" --seed 0; }
+
+# 1. The dense decision lens with every transition estimator, cloze / acc_norm, every task, both models.
+if want dense; then
+  for MD in "${MODELS[@]}"; do for T in "${TASKS[@]}"; do
+    part "dense_${MD}_$T" "$OUT/$MD/dense/$T/analysis.json" \
+      prunelens analyze $(M "$MD") --format cloze --score norm --tasks "$T" --sample "$N" --overwrite \
+        --out "$OUT/$MD/dense/$T"
+  done; done
+fi
+
+# 2. The letter format (the paper's), on ARC-Easy first; on every other task only for a model whose ARC-Easy letter
+#    accuracy CI lies above chance (1/4): below chance there is no decision for the lens to find.
+if want letter; then
+  for MD in "${MODELS[@]}"; do
+    part "letter_${MD}_arc_easy" "$OUT/$MD/letter/arc_easy/analysis.json" \
+      prunelens analyze $(M "$MD") --format letter --tasks arc_easy --sample "$N" --overwrite \
+        --out "$OUT/$MD/letter/arc_easy"
+    if python -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['acc_ci'][0] > 0.25 else 1)" \
+        "$OUT/$MD/letter/arc_easy/analysis.json"; then
+      for T in "${TASKS[@]:1}"; do
+        part "letter_${MD}_$T" "$OUT/$MD/letter/$T/analysis.json" \
+          prunelens analyze $(M "$MD") --format letter --tasks "$T" --sample "$N" --overwrite \
+            --out "$OUT/$MD/letter/$T"
+      done
+    else
+      echo "[study2] letter: $MD is not above chance on ARC-Easy; letter format stops there"
+    fi
+  done
+fi
+
+# Where to ablate (Table 1): the median of the identified mean-DM TPs, else of the identified decision-depth
+# medians (prediction rule), else of every task's decision-depth median. Prints the depth and why.
+pick_tp() {
+  python - "$OUT/$1/dense" <<'EOF'
+import json, statistics, sys
+from pathlib import Path
+runs = [json.loads(p.read_text()) for p in sorted(Path(sys.argv[1]).glob("*/analysis.json"))]
+for key, only_identified in (("mean_dm_tp", True), ("decision_depth_pred", True), ("decision_depth_pred", False)):
+    pts = [r["estimators"][key]["point"] for r in runs
+           if r["estimators"][key]["point"] is not None
+           and (r["estimators"][key]["verdict"] == "identified" or not only_identified)]
+    if pts:
+        print(int(statistics.median(pts)), key, "identified" if only_identified else "any", len(pts), file=sys.stderr)
+        print(int(statistics.median(pts)))
+        break
+EOF
+}
+
+# 3. Table 1: single layers and adjacent pairs around that depth, on the dense samples (dense rows reused).
+if want ablation; then
+  IFS=,; TL="${TASKS[*]}"; unset IFS
+  for MD in "${MODELS[@]}"; do
+    [[ -f $OUT/$MD/ablation/ablation.json ]] || TP=$(pick_tp "$MD")
+    part "ablation_$MD" "$OUT/$MD/ablation/ablation.json" \
+      prunelens ablate $(M "$MD") --format cloze --score norm --tasks "$TL" --sample "$N" --tp "$TP" \
+        --dense-from "$OUT/$MD/dense" --overwrite --out "$OUT/$MD/ablation"
+  done
+fi
+
+# 4. Noise (Figures 6, 18) on ARC-Easy: small alphas, depths spread over the network, two seeds.
+if want noise; then
+  for MD in "${MODELS[@]}"; do
+    L=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['num_layers'])" "$OUT/$MD/dense/arc_easy/analysis.json")
+    DEPTHS=$(python -c "import sys; L=int(sys.argv[1]); print(','.join(str(round(L*f)) for f in (0,.2,.4,.55,.7,.85,1)))" "$L")
+    part "noise_$MD" "$OUT/$MD/noise/noise.json" \
+      prunelens noise $(M "$MD") --format cloze --score norm --tasks arc_easy --sample "$N" --tp "$(pick_tp "$MD")" \
+        --alphas 0.02,0.1,0.5 --depths "$DEPTHS" --seeds 0,1 --overwrite --out "$OUT/$MD/noise"
+  done
+fi
+
+# 5. IP (+SKIP-Prun) to 50% on five tasks per model, one-shot ShortGPT and tail on four (n = NT).
+if want prune; then
+  for MD in "${MODELS[@]}"; do for T in "${PRUNE_TASKS[@]}"; do
+    METHODS=("iterative --skip")
+    [[ " ${CONTROL_TASKS[*]} " == *" $T "* ]] && METHODS+=(shortgpt tail)
+    for METHOD in "${METHODS[@]}"; do
+      name=${METHOD%% *}; [[ $METHOD == *--skip* ]] && name=${name}_skip
+      part "prune_${MD}_${T}_$name" "$OUT/$MD/prune/$T/$name/trajectory.json" \
+        prunelens prune $(M "$MD") --format cloze --score norm --tasks "$T" --sample "$NT" --ratio 0.5 \
+          --method $METHOD --cache-dir "$CACHE/study2_${MD}_$T" --cache-mb 2048 --out "$OUT/$MD/prune/$T/$name"
+    done
+  done; done
+fi
+
+# 6. Random pruning (3 seeds) at the IP trajectory's layer counts, with one-shot ShortGPT beside it.
+if want controls; then
+  for MD in "${MODELS[@]}"; do for T in "${CONTROL_TASKS[@]}"; do
+    part "controls_${MD}_$T" "$OUT/$MD/prune/$T/controls/controls.json" \
+      prunelens controls $(M "$MD") --format cloze --score norm --tasks "$T" --sample "$NT" --seeds 0,1,2 \
+        --trajectory "$OUT/$MD/prune/$T/iterative_skip/trajectory.json" --overwrite --out "$OUT/$MD/prune/$T/controls"
+  done; done
+fi
+
+# 7. CKA (Figure 3) of the 50% IP model against the dense one, ARC-Easy.
+if want cka; then
+  for MD in "${MODELS[@]}"; do
+    part "cka_$MD" "$OUT/$MD/cka/cka.json" \
+      prunelens cka $(M "$MD") --format cloze --score norm --tasks arc_easy --sample 100 \
+        --trajectory "$OUT/$MD/prune/arc_easy/iterative_skip/trajectory.json" --ratio 0.5 --overwrite --out "$OUT/$MD/cka"
+  done
+fi
+
+# 8. Recovery (Figure 7): LoRA on the ARC-Easy train split, evaluated on the disjoint validation split.
+if want recovery; then
+  for MD in "${MODELS[@]}"; do
+    part "recovery_$MD" "$OUT/$MD/recovery/recovery.json" \
+      prunelens recover --model "$MD" --format cloze --score norm --data-dir "$DATA" --train-task arc_easy \
+        --train-split train --n-train 256 --eval-task arc_easy --eval-split validation --n-eval 200 \
+        --trajectory "$OUT/$MD/prune/arc_easy/iterative_skip/trajectory.json" --ratios 0.25,0.375,0.5 --mode lora \
+        --train-steps 60 --final-only --overwrite --out "$OUT/$MD/recovery"
+  done
+fi
+
+# 9. Figure 8 over every (model, task) IP trajectory, then the report.
+if want correlate; then
+  prunelens correlate "$OUT"/*/prune results/prune_gemma3_270m --method iterative+skip --overwrite \
+    --out "$OUT/correlation" | tee -a "$OUT/run.log"
+fi
+if want report; then
+  prunelens report "$OUT"/smollm2-135m "$OUT"/gemma-3-270m "$OUT/correlation" \
+    --title "prunelens study 2: Gemma-3-270M and SmolLM2-135M-Instruct, cloze" --overwrite --out "$OUT/report"
+  cp "$OUT/report/report.html" "$OUT/report.html"   # --out is a folder (DIR/report.html)
+fi
