@@ -27,11 +27,18 @@ def any_int(s) -> int:
     return _int(s)
 
 
-def positive_int(s) -> int:
-    v = _int(s)
-    if v < 1:
-        raise _bad(f"must be >= 1, got {v}")
-    return v
+def _int_at_least(lo: int, name: str):
+    def check(s) -> int:
+        v = _int(s)
+        if v < lo:
+            raise _bad(f"must be >= {lo}, got {v}")
+        return v
+    check.__name__ = name                  # argparse names the type in its own messages
+    return check
+
+
+positive_int = _int_at_least(1, "positive_int")
+nonneg_int = _int_at_least(0, "nonneg_int")
 
 
 def batch_size_arg(s) -> int | str:
@@ -39,13 +46,6 @@ def batch_size_arg(s) -> int | str:
     if str(s).strip().lower() == "auto":
         return "auto"
     return positive_int(s)
-
-
-def nonneg_int(s) -> int:
-    v = _int(s)
-    if v < 0:
-        raise _bad(f"must be >= 0, got {v}")
-    return v
 
 
 def finite_float(s) -> float:
