@@ -185,3 +185,13 @@ def test_vectorised_speed():
     t0 = time.perf_counter()
     transition_estimators(s, g, k, n_boot=1000)
     assert time.perf_counter() - t0 < 5.0                                         # ~0.2 s on an idle core
+
+
+def test_decision_depth_at_the_censoring_depth_is_not_identified():
+    """A median decision depth whose CI reaches c = L - min_run + 1 (the deepest observable decision) cannot be told
+    from a decision beyond it: not identified, as a TP whose CI reaches L."""
+    from prunelens.metrics.estimators import identify
+    assert identify([26, 27], 30, last=28)[0] == IDENTIFIED
+    v, why = identify([27, 28], 30, last=28)
+    assert v != IDENTIFIED and "28" in why
+    assert identify([27, 28], 30)[0] == IDENTIFIED                              # without `last`: only L counts

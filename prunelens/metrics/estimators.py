@@ -23,7 +23,9 @@ simulations, tests/test_estimators.py); `ci` is the same interval at whole-depth
 Identified (`identify`), a rule on the CI only, never on the point estimate: the CI [lo, hi] is identified when
   1. neither bound is None: in at least (1 - ci) / 2 of resamples there is a transition at all;
   2. 1 <= lo and hi <= L - 1: the transition is inside the network (depth 0 = decided at the embeddings, depth L = only
-     the final layer; neither splits the depth into two phases);
+     the final layer; neither splits the depth into two phases); for a decision depth hi <= c - 1, where
+     c = L - min_run + 1 is the deepest depth at which a decision can be observed (a median at c cannot be told from
+     one beyond it);
   3. hi - lo <= max(1, L / 4): the CI localises it within a quarter of the network (a CI over half the depth says
      "somewhere in the middle", which is no location).
 Otherwise the verdict is "not identified at this n", with the first failed condition as the reason.
@@ -48,8 +50,10 @@ def max_width(num_layers: int) -> float:
     return max(1.0, WIDTH_FRAC * num_layers)
 
 
-def identify(ci, num_layers: int) -> tuple[str, str]:
-    """(verdict, reason) from a depth CI [lo, hi] (None = the "no transition" tail); see the module docstring."""
+def identify(ci, num_layers: int, last: int | None = None) -> tuple[str, str]:
+    """(verdict, reason) from a depth CI [lo, hi] (None = the "no transition" tail); see the module docstring.
+    `last`: the deepest depth the estimator can observe (L; for a decision depth the censoring depth L - min_run + 1).
+    A bound there cannot be told from "later than we can see", so identified needs hi <= last - 1."""
     lo, hi = ci
     if lo is None and hi is None:
         return NOT_IDENTIFIED, "no transition in most resamples (CI [none, none])"
@@ -57,8 +61,10 @@ def identify(ci, num_layers: int) -> tuple[str, str]:
         return NOT_IDENTIFIED, "CI reaches 'none' (no transition in some resamples)"
     if lo < 1:
         return NOT_IDENTIFIED, "CI reaches depth 0 (decided at the embeddings)"
-    if hi > num_layers - 1:
-        return NOT_IDENTIFIED, f"CI reaches the last depth {num_layers}"
+    last = num_layers if last is None else last
+    if hi > last - 1:
+        return NOT_IDENTIFIED, (f"CI reaches the last depth {num_layers}" if last == num_layers else
+                                f"CI reaches depth {last}, the last at which a decision can be observed")
     if hi - lo > max_width(num_layers):
         return NOT_IDENTIFIED, f"CI width {hi - lo} > L/4 = {max_width(num_layers):g}"
     return IDENTIFIED, f"CI inside 1..{num_layers - 1}, width {hi - lo} <= L/4"
@@ -89,9 +95,9 @@ def crossing_ci(values, ci: float = 0.95) -> list:
     return [None if not np.isfinite(x) else round(x, 4) for x in b]
 
 
-def _block(point, crossing, bpoint, bcross, none: int, ci: float, num_layers: int) -> dict:
+def _block(point, crossing, bpoint, bcross, none: int, ci: float, num_layers: int, last: int | None = None) -> dict:
     c = depth_ci(bpoint, none, ci)
-    verdict, why = identify(c, num_layers)
+    verdict, why = identify(c, num_layers, last)
     return {"point": None if point >= none else int(point),
             "crossing": None if not np.isfinite(crossing) else round(float(crossing), 4),
             "ci": c, "crossing_ci": crossing_ci(bcross, ci), "none_frac": float(np.mean(bpoint >= none)),
@@ -138,7 +144,7 @@ def transition_estimators(scores, gold, n_options, *, margin: str = "logit", tau
         none = curve.size
         band = np.percentile(boot, [100 * alpha, 100 * (1 - alpha)], axis=0)
         out[f"decision_depth_{rule}"] = {
-            **_block(d if p0 >= none else p0, x0, np.where(pb >= none, d, pb), xb, d, ci, L),
+            **_block(d if p0 >= none else p0, x0, np.where(pb >= none, d, pb), xb, d, ci, L, last=none - 1),
             "decided_frac": float(e.mean()), "last_depth": int(none - 1),
             "curve": [round(float(x), 6) for x in curve], "curve_ci": [[round(float(x), 6) for x in b] for b in band]}
 
