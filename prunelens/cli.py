@@ -96,7 +96,7 @@ _DEPENDENCIES = {
              "--index-url https://download.pytorch.org/whl/cpu; GPU: see https://pytorch.org/get-started), then rerun",
 }
 _DECLARED = ("transformers", "safetensors", "numpy", "scipy", "pandas", "matplotlib", "tqdm", "yaml", "gguf",
-             "sentencepiece", "accelerate", "datasets", "tokenizers", "huggingface_hub")
+             "sentencepiece", "datasets", "tokenizers", "huggingface_hub")
 
 
 def _missing_dependency(e: ModuleNotFoundError) -> str | None:

@@ -134,6 +134,11 @@ def load_model(spec: str, device: str = "auto", dtype: str = "auto", trust_remot
     dev = resolve_device(device)
     dt = resolve_dtype(dtype, dev)
     check_device_map(device_map)
+    if device_map is not None:
+        import importlib.util
+        if importlib.util.find_spec("accelerate") is None:
+            raise ValueError("--device-map needs the package accelerate: pip install 'prunelens[bigmodel]' "
+                             "(or pip install accelerate)")
     path = resolve_model_path(spec, log=log)
     kw = dict(dtype=dt, trust_remote_code=trust_remote_code)
     if device_map is not None:
