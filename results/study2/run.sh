@@ -15,7 +15,8 @@ N=${STUDY_N:-400}                 # questions per task, dense lens and ablation:
 NT=${STUDY_NT:-200}               # questions per task, pruning trajectories and controls
 CACHE=${PRUNELENS_RUN_CACHE:-/tmp/prunelens_run_cache}
 MODELS=(smollm2-135m gemma-3-270m)
-TASKS=(arc_easy arc_challenge hellaswag piqa winogrande boolq openbookqa mmlu)
+# cheapest first (short continuations before long ones): a session that stops mid-way loses the fewest finished parts
+TASKS=(arc_easy arc_challenge openbookqa boolq mmlu winogrande piqa hellaswag)
 PRUNE_TASKS=(arc_easy arc_challenge piqa boolq openbookqa)   # IP+SKIP: 2 models x 5 tasks = 10 Figure-8 points
 CONTROL_TASKS=(arc_easy arc_challenge piqa boolq)             # ShortGPT, tail, random x3: four tasks per model
 mkdir -p "$OUT"
