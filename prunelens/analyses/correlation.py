@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..metrics.estimators import NAMES
 from . import trajectories as T
 
 
@@ -35,7 +36,7 @@ def pearson(x, y, ci: float = 0.95) -> dict:
 
 
 # The transition estimators of metrics/estimators.py that can stand in for the TP in Figure 8.
-ESTIMATORS = ("mean_dm_tp", "decision_depth_pred", "decision_depth_gold", "acc_changepoint")
+ESTIMATORS = tuple(NAMES)
 
 
 def point_from_trajectory(traj: dict, gamma: float = 0.5, source: str = "") -> dict:

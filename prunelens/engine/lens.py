@@ -50,14 +50,7 @@ class Lens:
         return self.norm(h.to(self.device, torch.float32))
 
     def _finish(self, z: torch.Tensor) -> torch.Tensor:
-        if self.a.logit_scale != 1.0:
-            z = z * self.a.logit_scale
-        if self.a.softcap:
-            z = self.a.softcap * torch.tanh(z / self.a.softcap)
-        return z
-
-    def _finish_(self, z: torch.Tensor) -> torch.Tensor:
-        """_finish in place (same operations, same order)."""
+        """Logit scale and soft-cap, in place: every caller hands a fresh matmul output (or a reused tile buffer)."""
         if self.a.logit_scale != 1.0:
             z.mul_(self.a.logit_scale)
         if self.a.softcap:
@@ -146,7 +139,7 @@ class Lens:
                 torch.mm(w.to(torch.float32), xt, out=z)                         # [n, r], in cache
                 if self.bias is not None:
                     z += self.bias[v0:v0 + n, None]
-                z = self._finish_(z)
+                z = self._finish(z)
                 m = z.amax(0)                                                   # [r]
                 for j in range(J):
                     tj = t[j]
