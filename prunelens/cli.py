@@ -11,8 +11,8 @@ import os
 import sys
 
 # One module per subcommand; a module that is not there yet is simply not offered.
-COMMANDS = ["analyze", "prune", "compare", "export", "eval", "cka", "noise", "ablate", "correlate", "recover", "report",
-            "sweep"]
+COMMANDS = ["analyze", "prune", "compare", "export", "eval", "cka", "noise", "ablate", "correlate", "recover", "restore",
+            "skips", "report", "sweep"]
 
 
 class _Parser(argparse.ArgumentParser):

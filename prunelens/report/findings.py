@@ -24,7 +24,7 @@ from ..analyses import trajectories as T
 from ..metrics import IDENTIFIED, identify, tp_ci_text
 from ..metrics.estimators import NAMES
 
-HOLDS, FAILS, UNRESOLVED, NODATA = "holds", "does not hold", "not resolved at this n", "not enough data"
+from ..metrics.verdict import FAILS, HOLDS, NODATA, UNRESOLVED, decide  # noqa: F401 - re-exported
 _Z = 1.959963984540054                     # two-sided 95% normal quantile
 
 
@@ -33,26 +33,6 @@ class Finding:
     claim: str
     status: str
     evidence: str
-
-
-def decide(lo, hi, claim: str = ">", null: float = 0.0) -> str:
-    """Verdict on "effect <claim> null" from the effect's interval [lo, hi] (None bound = unbounded on that side).
-
-    claim ">" : holds if lo > null, does not hold if hi <= null;   ">=": holds if lo >= null, not if hi < null;
-    claim "<" : holds if hi < null, does not hold if lo >= null;   "<=": holds if hi <= null, not if lo > null.
-    Anything else (the interval straddles the null) is not resolved at this n.
-    """
-    lo = -np.inf if lo is None else lo
-    hi = np.inf if hi is None else hi
-    if claim == ">":
-        return HOLDS if lo > null else FAILS if hi <= null else UNRESOLVED
-    if claim == ">=":
-        return HOLDS if lo >= null else FAILS if hi < null else UNRESOLVED
-    if claim == "<":
-        return HOLDS if hi < null else FAILS if lo >= null else UNRESOLVED
-    if claim == "<=":
-        return HOLDS if hi <= null else FAILS if lo > null else UNRESOLVED
-    raise ValueError(f"unknown claim {claim!r}")
 
 
 def _combine(statuses: list[str]) -> str:

@@ -1,0 +1,97 @@
+"""Skip effects: remove one layer of the dense model and measure how every later layer's contribution changes, and
+how the decision changes (after Csordás et al., arXiv 2505.13898, "Do language models use their depth
+efficiently?").
+
+Layer m's contribution at a token is its update u_m = h_{m+1} - h_m (raw residuals, float32). With layer i
+skipped, for every later layer m > i:
+  rel_change[i, m] = sum_t ||u_m^skip(t) - u_m(t)|| / sum_t ||u_m(t)||   (how much m's update changes)
+  norm_ratio[i, m] = sum_t ||u_m^skip(t)|| / sum_t ||u_m(t)||            (does m write more or less)
+over every non-pad prompt token t (the prompt of `prompt_ids`: cloze context, letter prompt). Layers before i are
+untouched (their row entries are 0 / 1 exactly: the test checks it); m = i is NaN (the layer is gone).
+A late layer whose rel_change is near 0 for every earlier skip computes the same thing whatever came before it; a
+large change marks a layer that builds on the skipped one. The decision effect of each skip is the paired change of
+final accuracy and Decision Margin against the dense model, with bootstrap CIs (as Table 1's single-layer rows).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..analyses.ablation import paired
+from ..analyses.states import prompt_ids
+from ..engine.autobatch import fixed
+from ..engine.capture import capture_residuals
+from ..engine.score import _batches, _left_pad, score
+from ..model.surgery import check_layer_ids, keep_from_remove, pruned_view
+from .restore import _outcome
+
+
+def _updates(lm, x, mask, pos) -> torch.Tensor:
+    """[B, L', T, d] float32 updates of the model as it is now."""
+    B, T = x.shape
+    with capture_residuals(lm.anatomy, torch.arange(T, device=x.device)[None].expand(B, T)) as cap:
+        lm.anatomy.base(input_ids=x, attention_mask=mask, position_ids=pos, use_cache=False)
+    h = cap.stacked().float()                                              # [B, D, T, d]
+    return h[:, 1:] - h[:, :-1]
+
+
+@torch.no_grad()
+def skip_effects(lm, samples, fmt: str = "cloze", *, layers=None, decision: bool = True, score_kind: str = "raw",
+                 margin: str = "logit", n_boot: int = 1000, seed: int = 0, batch_size: int = 8,
+                 max_tokens: int = 4096, progress: bool = True) -> dict:
+    """Skip each layer in `layers` (default every layer) in turn. Returns JSON-ready dict with `rel_change` and
+    `norm_ratio` [len(layers), L] and, if `decision`, per skipped layer the final accuracy / DM and their paired
+    change against dense."""
+    t0 = time.time()
+    L = lm.anatomy.num_layers
+    layers = list(range(L)) if layers is None else check_layer_ids(layers, L, "skipped layers")
+    if L < 2:
+        raise ValueError("skip effects need a model with at least 2 layers")
+    ids, _ = prompt_ids(lm, samples, fmt)
+    lengths = [len(x) for x in ids]
+    order = sorted(range(len(ids)), key=lambda i: -lengths[i])
+    diff = np.zeros((len(layers), L))
+    skip_norm = np.zeros((len(layers), L))
+    dense_norm = np.zeros(L)
+    batches = list(_batches(order, lengths, fixed(batch_size, lm), max_tokens))
+    bar = tqdm(total=len(batches) * (len(layers) + 1), desc="skip effects", disable=not progress)
+    for batch in batches:
+        x, mask, pos = _left_pad([ids[i] for i in batch], lm.tokenizer.pad_token_id or 0, lm.device)
+        m = mask.bool()[:, None, :]                                         # [B, 1, T]
+        u = _updates(lm, x, mask, pos)                                      # [B, L, T, d]
+        un = u.norm(dim=-1)
+        dense_norm += (un * m).sum((0, 2)).double().cpu().numpy()
+        bar.update()
+        for r, i in enumerate(layers):
+            keep = keep_from_remove([i], L)
+            with pruned_view(lm, keep):
+                us = _updates(lm, x, mask, pos)                             # [B, L-1, T, d]
+            col = torch.tensor(keep, device=u.device)
+            dn = (us - u[:, col]).norm(dim=-1)
+            diff[r, keep] += (dn * m).sum((0, 2)).double().cpu().numpy()
+            skip_norm[r, keep] += (us.norm(dim=-1) * m).sum((0, 2)).double().cpu().numpy()
+            bar.update()
+    bar.close()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel, ratio = diff / dense_norm, skip_norm / dense_norm
+    for r, i in enumerate(layers):
+        rel[r, i] = ratio[r, i] = np.nan
+    res = {"num_layers": L, "skipped": layers, "n_samples": len(samples), "n_tokens": int(sum(lengths)),
+           "rel_change": rel, "norm_ratio": ratio, "dense_update_norm": dense_norm / max(1, sum(lengths)),
+           "format": fmt, "score_kind": score_kind, "margin": margin}
+    if decision:
+        kw = dict(batch_size=batch_size, progress=False)
+        dense = _outcome(score(lm, samples, fmt, depths=[L], **kw), score_kind, margin)
+        res["dense"] = {"acc": float(dense[:, 0].mean()), "dm": float(dense[:, 1].mean())}
+        rows = []
+        for i in tqdm(layers, desc="skip decision", disable=not progress):
+            with pruned_view(lm, keep_from_remove([i], L)):
+                new = _outcome(score(lm, samples, fmt, depths=[L - 1], **kw), score_kind, margin)
+            rows.append({"layer": i, "acc": float(new[:, 0].mean()), "dm": float(new[:, 1].mean()),
+                         **paired(dense, new, n_boot, seed)})
+        res["decision"] = rows
+    res["seconds"] = round(time.time() - t0, 1)
+    return res

@@ -1,0 +1,224 @@
+"""Restore-patching and skip effects (prunelens/causal), each against an independent computation: plain HF forwards
+of models whose layer lists are built here by hand."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import plain_cloze_scores, tiny_lm, tiny_samples
+from prunelens.analyses.ablation import _correct_and_dm
+from prunelens.causal import matching_depths, patch_residual, record_residuals, restore_curve, skip_effects
+from prunelens.causal.restore import _decision_rows, _patcher
+from prunelens.engine.capture import capture_residuals
+from prunelens.engine.score import score
+from prunelens.model.surgery import keep_from_remove, pruned_view
+
+
+def hand_model(model, layer_ids):
+    """A copy of `model` whose decoder runs exactly `layer_ids` (original ids, in order), with the attention
+    layer_idx and per-layer config lists set as HF expects: built without prunelens' surgery."""
+    m = copy.deepcopy(model)
+    old = m.model.layers
+    m.model.layers = torch.nn.ModuleList([old[i] for i in layer_ids])
+    for j, layer in enumerate(m.model.layers):
+        layer.self_attn.layer_idx = j
+    cfg = m.config
+    if getattr(cfg, "layer_types", None):
+        cfg.layer_types = [cfg.layer_types[i] for i in layer_ids]
+    cfg.num_hidden_layers = len(layer_ids)
+    return m
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_restore_all_is_dense_prefix_then_pruned_suffix(family):
+    """Every position restored at pruned depth j == dense layers 0..keep[j]-1 then the pruned layers keep[j:]
+    (cloze: context pass, KV-cache copies, continuation pass), against a plain HF forward of that model."""
+    lm, S = tiny_lm(family, num_layers=6), tiny_samples(5)
+    L, remove = 6, [1, 3]
+    keep = keep_from_remove(remove, L)                     # [0, 2, 4, 5]
+    match = matching_depths(keep, L)
+    assert match == [0, 2, 4, 5, 6]
+    with record_residuals(lm.anatomy, sorted(set(match))) as (store, calls):
+        score(lm, S, "cloze", depths=[L], batch_size=2, progress=False)
+    assert any(calls.kinds) and not all(calls.kinds)       # both context and continuation forwards were recorded
+    for j in (1, 2, 3):
+        with pruned_view(lm, keep), patch_residual(lm.anatomy, j, _patcher("restore_all", store[match[j]], {}, None)):
+            got = score(lm, S, "cloze", depths=[len(keep)], batch_size=2, progress=False).scores[:, -1]
+        ref = plain_cloze_scores(hand_model(lm.model, list(range(match[j])) + keep[j:]), lm.tokenizer, S)[:, -1]
+        np.testing.assert_allclose(got, ref, atol=1e-4, rtol=0)
+        # and it is not the plain pruned model
+        plain = plain_cloze_scores(hand_model(lm.model, keep), lm.tokenizer, S)[:, -1]
+        assert np.abs(got - plain)[np.isfinite(got)].max() > 1e-3
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_restoring_the_last_depth_gives_the_dense_logits(family):
+    lm = tiny_lm(family, num_layers=6)
+    ids = torch.tensor([[1, 17, 40, 99, 23, 5, 61], [1, 8, 9, 10, 11, 12, 13]])
+    keep = keep_from_remove([2, 3, 4], 6)
+    with record_residuals(lm.anatomy, [6]) as (store, _):
+        dense = lm.model(input_ids=ids).logits
+    with pruned_view(lm, keep):
+        pruned = lm.model(input_ids=ids).logits
+        with patch_residual(lm.anatomy, len(keep), lambda k, c, h: store[6][k]):
+            restored = lm.model(input_ids=ids).logits
+    assert (restored - dense).abs().max().item() <= 1e-4
+    assert (pruned - dense).abs().max().item() > 1e-2
+    with pruned_view(lm, keep):                            # hooks are gone after the context
+        assert torch.equal(lm.model(input_ids=ids).logits, pruned)
+
+
+def test_decision_modes_touch_only_the_last_context_position_and_norm_keeps_direction():
+    lm = tiny_lm("llama", num_layers=5)
+    ids = torch.tensor([[1, 17, 40, 99, 23, 5], [1, 8, 9, 10, 11, 12]])
+    pos = torch.arange(6)[None].expand(2, 6)
+    keep = keep_from_remove([1, 2], 5)
+    with record_residuals(lm.anatomy, [3]) as (store, calls):
+        lm.anatomy.base(input_ids=ids)
+    D = store[3][0]
+    other, mean = _decision_rows(store[3], calls.kinds)
+    with pruned_view(lm, keep):
+        with capture_residuals(lm.anatomy, pos, [1]) as c0:
+            lm.anatomy.base(input_ids=ids)
+        h = c0.stacked()[:, 0]                             # pruned residual at pruned depth 1 [B, T, d]
+        for mode in ("restore_decision", "other_decision", "mean_decision", "norm_decision", "norm_all"):
+            with patch_residual(lm.anatomy, 1, _patcher(mode, store[3], other, mean)), \
+                    capture_residuals(lm.anatomy, pos, [1]) as c:
+                lm.anatomy.base(input_ids=ids)
+            g = c.stacked()[:, 0]
+            if mode != "norm_all":
+                assert torch.equal(g[:, :-1], h[:, :-1])   # only the decision position changed
+            want = {"restore_decision": D[:, -1], "other_decision": D[[1, 0], -1],
+                    "mean_decision": D[:, -1].mean(0).expand(2, -1)}.get(mode)
+            if want is not None:
+                torch.testing.assert_close(g[:, -1], want, rtol=0, atol=1e-6)
+            else:                                          # magnitude modes: dense norms, pruned directions
+                sl = slice(None) if mode == "norm_all" else slice(-1, None)
+                torch.testing.assert_close(g[:, sl].norm(dim=-1), D[:, sl].norm(dim=-1), rtol=1e-5, atol=1e-5)
+                cos = torch.nn.functional.cosine_similarity(g[:, sl], h[:, sl], dim=-1)
+                assert cos.min().item() > 1 - 1e-5
+
+
+def test_other_question_rows_never_come_from_the_same_row():
+    kinds = [False, True, False, False]
+    stored = [torch.arange(3 * 2 * 4, dtype=torch.float32).reshape(3, 2, 4) + 100 * k for k in range(4)]
+    other, mean = _decision_rows(stored, kinds)
+    own = torch.cat([stored[k][:, -1] for k in (0, 2, 3)])
+    got = torch.cat([other[k] for k in (0, 2, 3)])
+    assert set(other) == {0, 2, 3}
+    assert not any(torch.equal(a, b) for a, b in zip(own, got))
+    assert sorted(map(tuple, got.tolist())) == sorted(map(tuple, own.tolist()))   # a permutation of the rows
+    torch.testing.assert_close(mean, own.mean(0))
+
+
+def test_restore_curve_end_to_end_matches_independent_models_and_its_invariants():
+    lm, S = tiny_lm("llama", num_layers=6), tiny_samples(8)
+    remove = [1, 2, 4]
+    res = restore_curve(lm, S, "cloze", remove, tp=4, n_boot=200, batch_size=4, progress=False)
+    keep, Lp = res["kept"], res["pruned_layers"]
+    assert keep == [0, 3, 5] and Lp == 3
+
+    def outcome(layer_ids):
+        s = plain_cloze_scores(hand_model(lm.model, layer_ids), lm.tokenizer, S)[:, -1:]
+        return _correct_and_dm(s, np.array([x.gold for x in S]), np.array([x.n_options for x in S]), "logit")
+
+    dense, pruned = outcome(list(range(6))), outcome(keep)
+    assert res["dense"]["acc"] == pytest.approx(dense[:, 0].mean()) and res["dense"]["dm"] == pytest.approx(dense[:, 1].mean(), abs=1e-5)
+    assert res["pruned"]["dm"] == pytest.approx(pruned[:, 1].mean(), abs=1e-5)
+    ra = res["curves"]["restore_all"]
+    assert [c["pruned_depth"] for c in ra] == [0, 1, 2, 3] and [c["dense_depth"] for c in ra] == [0, 3, 5, 6]
+    assert [c["phase"] for c in ra] == ["silent", "silent", "decisive", "decisive"]
+    assert ra[0]["d_dm"] == 0 and ra[0]["d_acc"] == 0                  # layer 0 kept: depth 0 is the embeddings
+    assert ra[-1]["share_dm"] == pytest.approx(1.0, abs=1e-5)          # the last depth restores the dense model
+    for c in ra:
+        want = outcome(list(range(c["dense_depth"])) + keep[keep.index(c["dense_depth"]):] if c["dense_depth"] < 6
+                       else list(range(6)))
+        assert c["dm"] == pytest.approx(want[:, 1].mean(), abs=1e-5)
+    for c in res["curves"]["norm_all"] + res["curves"]["restore_decision"]:
+        assert c["d_dm_ci"][0] <= c["d_dm"] <= c["d_dm_ci"][1]
+    qs = {a.get("key"): a for a in res["answers"]}
+    assert qs["silent"]["pruned_depth"] == 1 and qs["silent"]["status"] in (
+        "holds", "does not hold", "not resolved at this n")
+    assert qs["silent"]["share_dm"] == pytest.approx(ra[1]["share_dm"])
+    # nothing Silent removed (layers 0, 1 kept, tp = 2): the Silent depths are identities and answer nothing
+    res = restore_curve(lm, S, "cloze", [2, 3], tp=2, modes=("restore_all",), n_boot=50, batch_size=4, progress=False)
+    assert {a["status"] for a in res["answers"]} == {"not enough data"}
+
+
+def test_restore_curve_refuses_bad_input_before_compute():
+    lm, S = tiny_lm("llama", num_layers=4), tiny_samples(3)
+    with pytest.raises(ValueError, match="fixed --batch-size"):
+        restore_curve(lm, S, "cloze", [1], batch_size="auto")
+    with pytest.raises(ValueError, match="unknown mode"):
+        restore_curve(lm, S, "cloze", [1], modes=("restore_everything",))
+    with pytest.raises(ValueError, match="pruned depths must lie in 0..3"):
+        restore_curve(lm, S, "cloze", [1], depths=[5])
+    with pytest.raises(ValueError, match="given more than once"):
+        restore_curve(lm, S, "cloze", [1, 1])
+
+
+def test_skip_effects_against_hand_built_models():
+    lm, S = tiny_lm("llama", num_layers=5), tiny_samples(4)
+    res = skip_effects(lm, S, "letter", layers=[1, 3], decision=True, n_boot=100, progress=False)
+    rel, ratio = np.asarray(res["rel_change"]), np.asarray(res["norm_ratio"])
+    assert rel.shape == (2, 5)
+    assert np.all(rel[0, :1] == 0) and np.all(ratio[0, :1] == 1) and np.isnan(rel[0, 1])
+    assert np.all(rel[1, :3] == 0) and np.isnan(rel[1, 3]) and np.all(rel[0, 2:] > 0)
+    # independent: one unpadded HF forward per prompt, updates from output_hidden_states (raw for all but the last
+    # layer, whose HF state is normed: compare layers 0..L-2)
+    from prunelens.analyses.states import prompt_ids
+    ids, _ = prompt_ids(lm, S, "letter")
+
+    def updates(model):
+        out = []
+        for x in ids:
+            hs = model(input_ids=torch.tensor([x]), output_hidden_states=True).hidden_states
+            out.append(torch.stack([hs[m + 1][0] - hs[m][0] for m in range(len(hs) - 2)]))   # [L'-1, T, d]
+        return out
+
+    with torch.no_grad():
+        du = updates(lm.model)
+        for r, i in enumerate([1, 3]):
+            keep = [m for m in range(5) if m != i]
+            su = updates(hand_model(lm.model, keep))
+            for jj, m in enumerate(keep[:-1]):
+                num = sum((s[jj] - d[m]).norm(dim=-1).sum().item() for s, d in zip(su, du))
+                den = sum(d[m].norm(dim=-1).sum().item() for d in du)
+                assert rel[r, m] == pytest.approx(num / den, rel=1e-4, abs=1e-6)
+    dec = {row["layer"]: row for row in res["decision"]}
+    assert set(dec) == {1, 3} and all(row["d_acc_ci"][0] <= row["d_acc"] <= row["d_acc_ci"][1] for row in dec.values())
+
+
+def test_cli_restore_and_skips_write_json_and_figures(tmp_path, capsys):
+    import json
+
+    from helpers import write_tiny_qa
+    from prunelens.cli import main
+    from tiny import save_model
+
+    ckpt = save_model("llama", tmp_path / "m", num_layers=4)
+    spec = write_tiny_qa(tmp_path / "qa.jsonl", 8)
+    common = ["--model", str(ckpt), "--device", "cpu", "--tasks", str(spec), "--n-boot", "50"]
+    # a trajectory whose accuracy falls below halfway to chance at its second step: --ratio critical picks it
+    traj = {"num_layers": 4, "task": str(spec), "chance": 0.25, "dense": {"acc": 0.75, "removed": []},
+            "steps": [{"removed": [2], "ratio": 0.25, "acc": 0.7}, {"removed": [2, 1], "ratio": 0.5, "acc": 0.4},
+                      {"removed": [2, 1, 0], "ratio": 0.75, "acc": 0.25}]}
+    (tmp_path / "t.json").write_text(json.dumps(traj))
+    assert main(["restore", *common, "--trajectory", str(tmp_path / "t.json"), "--ratio", "critical", "--tp", "4",
+                 "--modes", "restore_all,norm_all,other_decision", "--out", str(tmp_path / "r")]) == 0
+    r = json.loads((tmp_path / "r" / "restore.json").read_text())
+    assert r["removed"] == [1, 2] and "critical ratio 0.500" in r["removal_source"]
+    assert set(r["curves"]) == {"restore_all", "norm_all", "other_decision"}
+    assert (tmp_path / "r" / "restore.png").exists() and (tmp_path / "r" / "restore.svg").exists()
+    assert "restoring the Silent-Phase states" in capsys.readouterr().out
+    assert main(["skips", *common, "--layers", "0,2", "--out", str(tmp_path / "s")]) == 0
+    s = json.loads((tmp_path / "s" / "skips.json").read_text())
+    assert s["skipped"] == [0, 2] and len(s["decision"]) == 2 and (tmp_path / "s" / "skips.png").exists()
+    # bad input: one line, exit 2, nothing written
+    capsys.readouterr()
+    assert main(["restore", *common, "--remove", "1", "--modes", "restore_everything", "--out",
+                 str(tmp_path / "bad")]) == 2
+    assert "unknown mode" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(["restore", *common, "--out", str(tmp_path / "bad")]) != 0
+    assert "exactly one of --remove and --trajectory" in capsys.readouterr().err
