@@ -1,0 +1,128 @@
+"""`readout`: every readout of the decision at every depth, side by side, through the same metrics and transition
+estimators as the logit lens: DM and accuracy by depth with bootstrap CIs, and where each readout locates the
+transition.
+
+Readouts (evaluation split, the same questions for all, so depth-by-depth differences are paired):
+  logit_lens        the decision lens as `analyze` measures it (full-vocabulary, the chosen score)
+  option_lens       the logit lens read on the option tokens only at the decision position (letter tokens; cloze:
+                    each option's first token) - the untrained tuned lens, to separate restriction from tuning
+  tuned_lens        option-restricted tuned lens (tuned.py), translators fitted on the training split
+  probe             cross-validated linear probe of the gold option (probe.py)
+  probe_shuffled    the same probe fitted to random labels (control: where a probe finds structure with no signal)
+A readout whose DM is in other units (probe logits) is compared by its accuracy and its transition depths.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from ..engine.encode import default_add_bos, encode_pair, letter_token_ids
+from ..engine.lens import Lens
+from ..engine.score import score
+from ..metrics import depth_summary
+from ..metrics.estimators import transition_estimators
+from .probe import probe_scores
+from .states import decision_states, option_states
+from .tuned import fit_tuned
+
+READOUTS = ("logit_lens", "option_lens", "tuned_lens", "probe", "probe_shuffled")
+
+
+def option_tokens(lm, samples, fmt: str, add_bos: bool | None = None) -> np.ndarray:
+    """[N, K] decision token of each option (-1: no option): the letter token, or the first continuation token."""
+    if add_bos is None:
+        add_bos = default_add_bos(lm.tokenizer, getattr(lm.model.config, "model_type", ""))
+    K = max(s.n_options for s in samples)
+    out = np.full((len(samples), K), -1, dtype=np.int64)
+    for i, s in enumerate(samples):
+        if fmt == "letter":
+            out[i, :s.n_options] = letter_token_ids(lm.tokenizer, s.letter_prompt, s.letters, add_bos)
+        else:
+            out[i, :s.n_options] = [encode_pair(lm.tokenizer, c, t, add_bos)[1][0]
+                                    for c, t in zip(s.contexts, s.continuations)]
+    return out
+
+
+def _softmax(s: np.ndarray) -> np.ndarray:
+    z = np.where(np.isfinite(s), s, -np.inf)
+    z = np.exp(z - z.max(-1, keepdims=True))
+    return z / z.sum(-1, keepdims=True)
+
+
+def _summary(s, gold, n_options, margin, n_boot, seed) -> dict:
+    rows = depth_summary(s, gold, n_options, margin=margin, n_boot=n_boot, seed=seed)
+    est = transition_estimators(s, gold, n_options, margin=margin, n_boot=n_boot, seed=seed)
+    return {"dm_mean": [r["dm_mean"] for r in rows], "dm_ci": [r["dm_ci"] for r in rows],
+            "acc": [r["acc"] for r in rows], "acc_ci": [r["acc_ci"] for r in rows], "estimators": est}
+
+
+@torch.no_grad()
+def readouts(lm, train, evals, fmt: str = "cloze", *, score_kind: str = "raw", margin: str = "logit",
+             rank: int = 16, steps: int = 200, folds: int = 5, lam: float = 1e-2, n_boot: int = 1000, seed: int = 0,
+             batch_size: int = 8, progress: bool = True, log=print, same_split: bool = True) -> dict:
+    """train / evals: disjoint lists of MCSamples (the tuned lens is fitted on `train`, everything read on `evals`;
+    same_split: both come from one split, so a shared id is the same question)."""
+    t0 = time.time()
+    if {id(s) for s in train} & {id(s) for s in evals} or (same_split and {s.id for s in train} & {s.id for s in evals}):
+        raise ValueError("the training and evaluation questions overlap: give disjoint splits")
+    if score_kind == "norm" and fmt == "letter":
+        raise ValueError("score_kind='norm' applies to the cloze format only")
+    L = lm.anatomy.num_layers
+    gold = np.array([s.gold for s in evals])
+    n_opt = np.array([s.n_options for s in evals])
+    pick = lambda sc: sc.norm if score_kind == "norm" else sc.scores          # noqa: E731
+    log(f"readout: logit lens on {len(evals)} evaluation questions, every depth ...")
+    lens_scores = pick(score(lm, evals, fmt, batch_size=batch_size, progress=progress))     # [N, D, K]
+    log(f"readout: final-depth targets on {len(train)} training questions ...")
+    P_tr = _softmax(pick(score(lm, train, fmt, depths=[L], batch_size=batch_size, progress=progress))[:, -1])
+    P_ev = _softmax(lens_scores[:, -1])
+    log("readout: decision states, tuned lens ...")
+    H_tr, H_ev = (decision_states(lm, x, fmt, batch_size) for x in (train, evals))
+    tok_tr, tok_ev = option_tokens(lm, train, fmt), option_tokens(lm, evals, fmt)
+    tuned = fit_tuned(Lens(lm.anatomy), H_tr, tok_tr, P_tr, H_ev, tok_ev, P_ev, rank=rank, steps=steps, seed=seed)
+    log("readout: probes ...")
+    X = H_ev if fmt == "letter" else option_states(lm, evals, batch_size)
+    probe = probe_scores(X, gold, n_opt, folds=folds, seed=seed, lam=lam)
+    shuffled = probe_scores(X, gold, n_opt, folds=folds, seed=seed, lam=lam, shuffle_labels=True)
+    shared_first = float(np.mean([len(set(t[t >= 0].tolist())) < (t >= 0).sum() for t in tok_ev]))
+    res = {"format": fmt, "score_kind": score_kind, "margin": margin, "num_layers": L, "n_train": len(train),
+           "n_eval": len(evals), "tuned": {"rank": rank, "steps": steps, **{k: tuned[k] for k in
+                                                                           ("kl_train", "kl_eval", "kl_eval_identity")}},
+           "probe": {"folds": folds, "lam": lam}, "options_sharing_a_decision_token": shared_first,
+           "readouts": {}}
+    for name, s in (("logit_lens", lens_scores), ("option_lens", tuned["identity_scores"]),
+                    ("tuned_lens", tuned["scores"]), ("probe", probe), ("probe_shuffled", shuffled)):
+        res["readouts"][name] = _summary(s, gold, n_opt, margin, n_boot, seed)
+    res["seconds"] = round(time.time() - t0, 1)
+    return res
+
+
+def split_samples(samples, n_train: int | None, seed: int = 0):
+    """A seeded split of one list of questions into (train, eval): n_train for training (default half)."""
+    n = len(samples)
+    n_train = n // 2 if n_train is None else n_train
+    if not 2 <= n_train <= n - 2:
+        raise ValueError(f"--n-train {n_train}: leave at least 2 of the {n} questions on each side")
+    order = np.random.default_rng([seed, 7]).permutation(n)
+    return [samples[i] for i in sorted(order[:n_train])], [samples[i] for i in sorted(order[n_train:])]
+
+
+def run_readout(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", split=None, train_split=None,
+                n_train=None, lm=None, task_kw=None, **kw) -> dict:
+    from ..analyses.run import _finish, _fits, _lm, _meta, _task
+    from .figures import readout_figure
+    lm = _lm(model, lm)
+    task_kw = dict(task_kw or {})
+    ev = _task(task, **{**task_kw, "split": split})
+    if train_split is None or train_split == ev.split:
+        train, evals = split_samples(ev.samples, n_train, task_kw.get("seed", 0))
+        same, source = True, f"{ev.split} split, seeded halves" if n_train is None else f"{ev.split} split, seeded"
+    else:
+        tr = _task(task, **{**task_kw, "split": train_split, "sample": n_train, "limit": None})
+        train, evals, same, source = tr.samples, ev.samples, False, f"{tr.split} split"
+    _fits(lm, fmt, ev)
+    res = {**_meta(lm, ev, fmt, train_source=source), **readouts(lm, train, evals, fmt, same_split=same, **kw)}
+    res["n_samples"] = len(evals)
+    return _finish(out, "readout", res, [lambda r, o: readout_figure(r, o / "readout.png")])
