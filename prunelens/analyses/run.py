@@ -19,9 +19,10 @@ def _lm(model, lm, device="auto", dtype="auto"):
     return load_model(model, device=device, dtype=dtype)
 
 
-def _task(task, split=None, data_dir=None, limit=None, sample=None, seed=0):
+def _task(task, split=None, data_dir=None, limit=None, sample=None, seed=0, letters=None, permute=None):
     from ..tasks import load_task
-    return load_task(task, split=split, data_dir=data_dir, limit=limit, sample=sample, seed=seed)
+    return load_task(task, split=split, data_dir=data_dir, limit=limit, sample=sample, seed=seed, letters=letters,
+                     permute=permute)
 
 
 def _fits(lm, fmt, *tasks) -> None:
@@ -34,6 +35,7 @@ def _fits(lm, fmt, *tasks) -> None:
 def _meta(lm, t, fmt, **extra) -> dict:
     return {"model": lm.name, "model_path": lm.path, "num_layers": lm.anatomy.num_layers, "format": fmt,
             **({"task": t.name, "split": t.split, "n_samples": len(t.samples)} if t is not None else {}),
+            **({"task_variant": t.variant} if t is not None and getattr(t, "variant", "") else {}),
             **extra, "versions": versions(), "date": now()}
 
 

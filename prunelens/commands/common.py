@@ -369,7 +369,12 @@ def floats(s) -> list[float]:
 
 def task_kw(a) -> dict:
     """load_task's options from the common task options (--limit: N, or a fraction 0 < x < 1 of the split)."""
-    return {"split": a.split, "data_dir": a.data_dir, "limit": a.limit, "sample": a.sample, "seed": a.seed}
+    kw = {"split": a.split, "data_dir": a.data_dir, "limit": a.limit, "sample": a.sample, "seed": a.seed}
+    # the letter controls (tasks/controls.py), only when asked: callers that never offer them pass nothing new
+    for opt in ("letters", "permute"):
+        if getattr(a, opt, None) is not None:
+            kw[opt] = getattr(a, opt)
+    return kw
 
 
 def _common_measure(p: argparse.ArgumentParser) -> None:
@@ -430,3 +435,8 @@ def _common_task(p: argparse.ArgumentParser, multi: bool = False) -> None:
                    help="first N samples, or a fraction 0 < x < 1 of the split (lm-eval's --limit)")
     p.add_argument("--sample", type=positive_int, default=None, help="seeded random subset of N samples")
     p.add_argument("--seed", type=any_int, default=0, help="seed of --sample and of the bootstrap")
+    p.add_argument("--letters", default=None, metavar="LETTERS",
+                   help="letter-format control: other option letters, e.g. QZRX (letter binding happens late; a "
+                        "transition that moves with the letters is the binding, not the decision)")
+    p.add_argument("--permute", type=any_int, default=None, metavar="SEED",
+                   help="control: each question's options in a seeded random order (gold moves with them)")

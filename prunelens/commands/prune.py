@@ -1,7 +1,7 @@
 """`prunelens prune`: a pruning trajectory, each step re-measured with the decision lens."""
 from __future__ import annotations
 
-from .common import (_common_measure, _common_model, _common_out, _common_task, add_bos_arg, conventions,
+from .common import (task_kw, _common_measure, _common_model, _common_out, _common_task, add_bos_arg, conventions,
                      deprecated_alias, device_map_arg, finite_float, model_inputs, nonneg_float, nonneg_int,
                      nonneg_int_list, open_fraction, positive_int, prepare_out, say, score_kind, unit_interval)
 
@@ -15,13 +15,17 @@ def cmd_prune(a) -> int:
     # A folder holding a trajectory of this command is resumed (its model/data/parameter key is checked there).
     prepare_out(a, *model_inputs(a), resume=("trajectory.json", "seed_*/trajectory.json"))
     say(f"prune: {a.method} on {a.task}, loading task and model {a.model} ...")
+    task_obj = None
+    if a.letters is not None or a.permute is not None:      # the letter controls (tasks/controls.py)
+        from ..tasks import load_task
+        task_obj = load_task(a.task, **task_kw(a))
     trajs = prune(a.model, a.task, a.method, a.out, ratio=a.ratio, steps=a.remove_count, fmt=a.format, split=a.split,
                   data_dir=a.data_dir, limit=a.limit, sample=a.sample, seed=a.seed, seeds=seeds, calib=a.calib,
                   calib_limit=a.calib_limit, skip=a.skip, skip_delta=a.skip_delta, skip_restarts=a.skip_restarts,
                   heuristic=a.heuristic, laco_c=a.laco_c, laco_i=a.laco_i, laco_t=a.laco_t, laco_lo=a.laco_lo,
                   mka_lambda=a.mka_lambda, score_kind=score_kind(a), margin=a.margin, tau=a.tau, n_boot=a.n_boot,
                   batch_size=a.batch_size, cache_mb=a.cache_mb, naive=a.naive, device=a.device, dtype=a.dtype,
-                  cache_dir=a.cache_dir, add_bos=add_bos_arg(a), device_map=device_map_arg(a),
+                  cache_dir=a.cache_dir, add_bos=add_bos_arg(a), task_obj=task_obj, device_map=device_map_arg(a),
                   offload_folder=a.offload_folder, trust_remote_code=a.trust_remote_code, overwrite=a.overwrite)
     for t in trajs:
         d = t["dense"]

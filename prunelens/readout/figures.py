@@ -21,7 +21,7 @@ def readout_figure(res: dict, path) -> Path:
         x = np.arange(len(acc))
         est = (r.get("estimators") or {}).get("decision_depth_pred") or {}
         mark = "" if est.get("point") is None else f"; decision depth {est['point']} ({est.get('verdict', '')})"
-        ax.plot(x, acc, "-", marker="o", ms=3, color=_C.get(name, "k"), label=name + mark,
+        ax.plot(x, acc, marker="o", ms=3, color=_C.get(name, "k"), label=name + mark,
                 ls=":" if name == "probe_shuffled" else "-")
         ax.fill_between(x, ci[:, 0], ci[:, 1], color=_C.get(name, "k"), alpha=0.12, lw=0)
     ax.set_xlabel("depth")

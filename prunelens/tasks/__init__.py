@@ -34,6 +34,7 @@ class Task:
     source: str                       # where the rows came from, e.g. "local:/work/shared/data/arc/ARC-Easy-test.jsonl"
     samples: list[MCSample] = field(repr=False)
     metrics: tuple[str, ...]          # ("acc",) or ("acc", "acc_norm"), as lm-eval reports the task
+    variant: str = ""                 # letter controls applied (tasks/controls.py), "" for the task as published
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -134,14 +135,32 @@ def _subset(samples: list, limit: int | None, sample: int | None, seed: int) -> 
 
 
 def load_task(name_or_path: str, split: str | None = None, data_dir: str | None = None, limit: int | None = None,
-              sample: int | None = None, seed: int = 0, source: str = "auto") -> Task:
+              sample: int | None = None, seed: int = 0, source: str = "auto", letters: str | None = None,
+              permute: int | None = None) -> Task:
     """Load a built-in or custom task and validate every row before returning (malformed input -> TaskError).
 
     split: HF split name (validation/test/train); default: the split lm-eval evaluates (test for ARC, OpenBookQA and
     MMLU, validation otherwise). source: "auto" | "local" | "offline" | "hub" (see sources.py).
     limit: keep the first N samples (a fraction 0 < x < 1: that share of the split, as lm-eval's --limit). sample: then
     keep a random N of them (random.Random(seed)), in file order. Names are resolved by `resolve_task`.
+    letters / permute: the letter controls of tasks/controls.py (other option letters; options permuted with a seed),
+    applied after the subset is drawn, so a control measures the very questions of the plain run.
     """
+    task = _load(name_or_path, split, data_dir, limit, sample, seed, source)
+    variant = []
+    if permute is not None:
+        from .controls import permute_options
+        task.samples = permute_options(task.samples, permute)
+        variant.append(f"options permuted (seed {permute})")
+    if letters:
+        from .controls import relabel
+        task.samples = relabel(task.samples, letters)
+        variant.append(f"letters {letters.strip().upper()}")
+    task.variant = "; ".join(variant)
+    return task
+
+
+def _load(name_or_path, split, data_dir, limit, sample, seed, source) -> Task:
     name_or_path = str(name_or_path).strip()
     if is_custom(name_or_path):
         if source not in ("auto", "local"):

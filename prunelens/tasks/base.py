@@ -42,7 +42,9 @@ class MCSample:
 
     @property
     def letters(self) -> tuple[str, ...]:
-        return tuple(" " + LETTERS[k] for k in range(self.n_options))
+        """Decision tokens " A", " B", ... (other letters after tasks.controls.relabel)."""
+        use = self.meta.get("letters", LETTERS)
+        return tuple(" " + use[k] for k in range(self.n_options))
 
 
 def validate_sample(s: MCSample, where: str) -> None:
