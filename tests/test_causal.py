@@ -215,6 +215,12 @@ def test_cli_restore_and_skips_write_json_and_figures(tmp_path, capsys):
     assert main(["skips", *common, "--layers", "0,2", "--out", str(tmp_path / "s")]) == 0
     s = json.loads((tmp_path / "s" / "skips.json").read_text())
     assert s["skipped"] == [0, 2] and len(s["decision"]) == 2 and (tmp_path / "s" / "skips.png").exists()
+    # the report renders both sections from the JSONs, with their figures and answers
+    from prunelens.report.html import build_report
+    html = build_report([tmp_path / "r", tmp_path / "s"], tmp_path / "rep.html").read_text()
+    for needle in ('id="restore"', 'id="skips"', "restoring the Silent-Phase states", "Restore-patching", "Skip effects"):
+        assert needle in html
+    assert html.count("<img") >= 2 and ">None<" not in html and " None " not in html
     # bad input: one line, exit 2, nothing written
     capsys.readouterr()
     assert main(["restore", *common, "--remove", "1", "--modes", "restore_everything", "--out",

@@ -111,6 +111,9 @@ def test_cli_readout(tmp_path, capsys):
     r = json.loads((tmp_path / "r" / "readout.json").read_text())
     assert r["n_train"] == 8 and r["n_eval"] == 8 and r["score_kind"] == "norm"
     assert (tmp_path / "r" / "readout.png").exists() and "tuned_lens: final accuracy" in capsys.readouterr().out
+    from prunelens.report.html import build_report
+    html = build_report([tmp_path / "r"], tmp_path / "rep.html").read_text()
+    assert 'id="readout"' in html and "tuned-lens KL" in html and html.count("<img") == 1 and " None " not in html
     assert main(["readout", "--model", str(ckpt), "--device", "cpu", "--tasks", str(spec), "--n-train", "15",
                  "--out", str(tmp_path / "bad")]) != 0
     assert "--n-train 15" in capsys.readouterr().err

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from ..results import read_json
 
-KINDS = ("analysis", "trajectory", "cka", "noise", "ablation", "correlation", "recovery", "controls")
+KINDS = ("analysis", "trajectory", "cka", "noise", "ablation", "correlation", "recovery", "controls", "restore",
+         "skips", "readout")
 
 
 def collect(run_dirs) -> dict[str, list[dict]]:

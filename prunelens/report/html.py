@@ -18,6 +18,7 @@ from ..analyses import trajectories as T
 from .. import plots as P
 from ..metrics import IDENTIFIED, identify, tp_ci_text
 from ..results import atomic_write_text
+from .causal import s_readout, s_restore, s_skips  # noqa: F401 - sections, looked up by name
 from .collect import collect
 from .findings import findings
 
@@ -33,7 +34,9 @@ SECTIONS = [("findings", "Findings: do the paper's claims hold here?"), ("summar
             ("of", "Option Frequency and KL to labels"), ("trajectories", "Pruning trajectories"),
             ("removed", "Removed layers"), ("cka", "CKA between pruned and dense"), ("noise", "Noise sensitivity"),
             ("ablation", "Transition ablation"), ("correlation", "Critical ratio vs Transition Point"),
-            ("recovery", "Recovery by fine-tuning")]
+            ("recovery", "Recovery by fine-tuning"), ("readout", "Readouts beyond the logit lens"),
+            ("restore", "Restore-patching: is the loss in the Silent-Phase states?"),
+            ("skips", "Skip effects")]
 
 
 def esc(x) -> str:

@@ -1,0 +1,83 @@
+"""Report sections of the referee's questions (issue 12): restore-patching, skip effects and the readouts beyond
+the logit lens. Same conventions as html.py: tables with CIs, figures redrawn from the JSONs, captions with model,
+task, format, score and n, and every answer with the interval that decided it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _h():
+    from . import html      # html.py imports this module: its helpers are looked up at call time
+    return html
+
+
+def s_restore(R, tmp) -> str:
+    from ..causal import figures as CF
+    H, out = _h(), []
+    for i, r in enumerate(R["restore"]):
+        answers = "".join(f"<li><b class='{a['status'].split()[0]}'>{H.esc(a['status'])}</b>: {H.esc(a['question'])}"
+                          f"<br><span class=note>{H.esc(H._plain(a['evidence']))}</span></li>" for a in r["answers"])
+        modes = list(r["curves"])
+        rows = []
+        for j, c0 in enumerate(r["curves"][modes[0]]):
+            row = [str(c0["pruned_depth"]), str(c0["dense_depth"]), H.cell(c0.get("phase"))]
+            for m in modes:
+                c = r["curves"][m][j]
+                row.append(f"{H.f3(c['share_dm'])} {H.ci(c['share_dm_ci'])}")
+            rows.append(row)
+        g = r["gap"]
+        meta = H._meta(r)
+        fig = H._draw(lambda p: CF.restore_figure(r, p), Path(tmp) / f"restore{i}" / "restore.png",
+                      "the restore-patching curve",
+                      "Recovered share of the DM lost by pruning (left) and accuracy change against the pruned model "
+                      "(right) when the dense residual (or a control) is written at each depth of the pruned model; "
+                      "bands: 95% question-bootstrap CIs. " + meta, H._stored(r, "restore.png"))
+        out.append(f"<h3>{H._title(r)}: removed {H.esc(H.cell(r['removed']))} of {r['num_layers']}</h3>"
+                   f"<p class=note>removal: {H.esc(H.cell(r.get('removal_source')))}; dense acc "
+                   f"{r['dense']['acc']:.3f} {H.ci(r['dense']['acc_ci'])}, pruned {r['pruned']['acc']:.3f} "
+                   f"{H.ci(r['pruned']['acc_ci'])}; DM gap {g['dm']:.3f} {H.ci(g['dm_ci'])}; transition depth used "
+                   f"{H.esc(H._tp(r.get('tp')))}</p><ol>{answers}</ol>"
+                   + H.table(["pruned depth", "dense depth", "phase"] + [f"{m}: share of DM" for m in modes], rows,
+                             "no depths") + fig)
+    return "".join(out)
+
+
+def s_skips(R, tmp) -> str:
+    from ..causal import figures as CF
+    H, out = _h(), []
+    for i, r in enumerate(R["skips"]):
+        rows = [[str(d["layer"]), f"{d['d_acc']:+.3f} {H.ci(d['d_acc_ci'])}", f"{d['d_dm']:+.3f} {H.ci(d['d_dm_ci'])}"]
+                for d in r.get("decision", [])]
+        fig = H._draw(lambda p: CF.skip_figure(r, p), Path(tmp) / f"skips{i}" / "skips.png", "the skip effects",
+                      "Left: relative change of each later layer's update when one layer is skipped (sum over prompt "
+                      "tokens of the change's norm over the dense update's norm). Right: change of final accuracy and "
+                      "DM against dense, paired 95% CIs. " + H._meta(r), H._stored(r, "skips.png"))
+        out.append(f"<h3>{H._title(r)}</h3><p class=note>{r['n_tokens']} prompt tokens; dense acc "
+                   f"{H.f3((r.get('dense') or {}).get('acc'))}</p>"
+                   + H.table(["skipped layer", "Δ accuracy", "Δ final DM"], rows, "decision not measured") + fig)
+    return "".join(out)
+
+
+def s_readout(R, tmp) -> str:
+    from ..readout.figures import readout_figure
+    H, out = _h(), []
+    for i, r in enumerate(R["readout"]):
+        rows = []
+        for name, x in r["readouts"].items():
+            rows.append([name, f"{x['acc'][-1]:.3f} {H.ci(x['acc_ci'][-1])}"]
+                        + [H._est_cell((x.get("estimators") or {}).get(k))
+                           for k in ("mean_dm_tp", "decision_depth_pred", "acc_changepoint")])
+        t = r["tuned"]
+        fig = H._draw(lambda p: readout_figure(r, p), Path(tmp) / f"readout{i}" / "readout.png", "the readouts",
+                      f"Accuracy by depth of each readout on the evaluation questions (bands: 95% CIs). The tuned "
+                      f"lens was fitted on {r['n_train']} other questions (rank {t['rank']}, {t['steps']} steps per "
+                      f"depth); probes are {r['probe']['folds']}-fold cross-validated. " + H._meta(r),
+                      H._stored(r, "readout.png"))
+        kl = (f"tuned-lens KL to the final option distribution, evaluation split, mean over depths: "
+              f"{sum(t['kl_eval']) / len(t['kl_eval']):.3f} (untrained {sum(t['kl_eval_identity']) / len(t['kl_eval']):.3f}"
+              f"; training split {sum(t['kl_train']) / len(t['kl_train']):.3f})")
+        out.append(f"<h3>{H._title(r)}</h3><p class=note>{H.esc(kl)}. Options sharing a decision token: "
+                   f"{r['options_sharing_a_decision_token']:.0%} of questions.</p>"
+                   + H.table(["readout", "final accuracy", "mean-DM TP", "decision depth (pred)", "acc change-point"],
+                             rows, "no readouts") + fig)
+    return "".join(out)
