@@ -12,7 +12,7 @@ import sys
 
 # One module per subcommand; a module that is not there yet is simply not offered.
 COMMANDS = ["analyze", "prune", "compare", "export", "eval", "cka", "noise", "ablate", "correlate", "recover", "restore",
-            "skips", "readout", "report", "sweep"]
+            "skips", "readout", "plan", "plan_eval", "report", "sweep"]
 
 
 class _Parser(argparse.ArgumentParser):

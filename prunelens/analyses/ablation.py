@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..analyze import measure
 from ..metrics import bootstrap_mean_ci, decision_margin, predictions
@@ -77,15 +78,18 @@ def paired(base: np.ndarray, new: np.ndarray, n_boot: int, seed: int) -> dict:
 
 def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None = None, window=(-2, 1),
                         pairs: bool = True, score_kind: str = "raw", margin: str = "logit", n_boot: int = 1000,
-                        seed: int = 0, batch_size: int = 16, progress: bool = False, dense: dict | None = None,
+                        seed: int = 0, batch_size: int = 16, progress: bool = True, dense: dict | None = None,
                         dense_samples: dict | None = None) -> dict:
     """tasks: {name: [MCSample]}. Dense runs are full-depth (per-task TP); ablated runs score the final depth only.
     dense: optional {name: analysis.json dict} of the same samples, to reuse a finished `analyze` run, with
     dense_samples {name: [N, 2] per-sample (correct, DM) at its final depth} (per_sample_from_csv).
-    Every ablated cell also carries its paired change against dense (d_acc, d_dm with CIs)."""
+    Every ablated cell also carries its paired change against dense (d_acc, d_dm with CIs).
+    progress: one bar over the configs x tasks cells (the dense row's cells are the dense passes)."""
     t0 = time.time()
     L = lm.anatomy.num_layers
-    kw = dict(score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed, batch_size=batch_size, progress=progress)
+    kw = dict(score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed, batch_size=batch_size, progress=False)
+    # The configs depend on the TP, known only after the dense passes: the bar starts with those, and grows.
+    bar = tqdm(total=len(tasks), desc="ablate", disable=not progress)
     if dense is None:
         # With a given TP only the final depth is needed: the full-depth lens costs ~L times more on a CPU.
         dd = {} if tp is None else {"depths": [L]}
@@ -93,10 +97,16 @@ def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None =
         for name, s in tasks.items():
             m = measure(lm, s, fmt, **dd, **kw)
             dense[name], dense_samples[name] = _from_measure(m), per_sample(m, score_kind, margin)
+            bar.update()
+    else:
+        bar.update(len(tasks))
     task_tp = {name: d.get("transition_point") for name, d in dense.items()}
     ref = tp if tp is not None else reference_tp(list(task_tp.values()))
+    configs = ablation_configs(ref, L, window, pairs)
+    bar.total = len(configs) * len(tasks)
+    bar.refresh()
     rows = []
-    for remove in ablation_configs(ref, L, window, pairs):
+    for remove in configs:
         keep = keep_from_remove(remove, L)
         res = {}
         for name, samples in tasks.items():
@@ -108,10 +118,12 @@ def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None =
             res[name] = _row(m)
             if dense_samples is not None:
                 res[name].update(paired(dense_samples[name], per_sample(m, score_kind, margin), n_boot, seed))
+            bar.update()
         rows.append({"removed": remove, "label": "dense" if not remove else "-" + ",".join(map(str, remove)),
                      "relative_to_tp": [l - ref for l in remove], "tasks": res,
                      "avg_acc": float(np.mean([r["acc"] for r in res.values()])),
                      "avg_dm": float(np.mean([r["dm_final"] for r in res.values()]))})
+    bar.close()
     return {"tp": ref, "tp_source": "given" if tp is not None else "median of task TPs", "task_tp": task_tp,
             "num_layers": L, "window": list(window), "score_kind": score_kind, "margin": margin,
             "tasks": list(tasks), "rows": rows,

@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..analyze import measure
 from ..engine.autobatch import fixed
@@ -56,8 +57,9 @@ def random_removal(num_layers: int, k: int, seed: int, region: list[int] | None 
 
 def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory: dict | None = None,
                  seeds=(0, 1, 2), bi_samples=None, n_boot: int = 1000, batch_size: int = 16,
-                 score_kind: str = "raw", margin: str = "logit") -> dict:
+                 score_kind: str = "raw", margin: str = "logit", progress: bool = True) -> dict:
     """At each layer count k (from the IP trajectory, or `counts`): one-shot ShortGPT and random pruning over seeds.
+    progress: one bar over the passes (BI, dense, one ShortGPT per count, one random per count and seed).
 
     Returns {"counts", "num_layers", "bi", "methods": {name: {"steps": [{removed, ratio, acc, acc_ci, dm_final,..}]}}}
     where the random method's steps also carry per-seed values and their mean/std."""
@@ -72,19 +74,25 @@ def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory:
                                     "acc_ci": s.get("acc_ci"), "dm_final": s.get("dm_final")} for s in ip]}
     if not counts:
         raise ValueError("give layer counts or an IP trajectory")
-    bi = block_influence(lm, bi_samples or samples, fmt)
+    bar = tqdm(total=2 + len(counts) * (1 + len(seeds)), desc="controls", disable=not progress)
+
+    def done(x):                  # one pass finished: advance the bar
+        bar.update()
+        return x
+    bi = done(block_influence(lm, bi_samples or samples, fmt))
     order = np.argsort(bi, kind="stable").tolist()
-    dense = evaluate(lm, samples, fmt, [], **kw)
-    methods["shortgpt_oneshot"] = {"steps": [{**evaluate(lm, samples, fmt, order[:k], **kw), "ratio": k / L}
+    dense = done(evaluate(lm, samples, fmt, [], **kw))
+    methods["shortgpt_oneshot"] = {"steps": [{**done(evaluate(lm, samples, fmt, order[:k], **kw)), "ratio": k / L}
                                              for k in counts]}
     rnd = []
     for k in counts:
-        runs = [evaluate(lm, samples, fmt, random_removal(L, k, s), **kw) for s in seeds]
+        runs = [done(evaluate(lm, samples, fmt, random_removal(L, k, s), **kw)) for s in seeds]
         accs, dms = [r["acc"] for r in runs], [r["dm_final"] for r in runs]
         rnd.append({"ratio": k / L, "n_removed": k, "acc": float(np.mean(accs)),
                     "acc_std": float(np.std(accs, ddof=1)) if len(runs) > 1 else 0.0,
                     "dm_final": float(np.mean(dms)), "dm_std": float(np.std(dms, ddof=1)) if len(runs) > 1 else 0.0,
                     "seeds": list(seeds), "runs": runs})
     methods["random"] = {"steps": rnd}
+    bar.close()
     return {"counts": list(counts), "num_layers": L, "score_kind": score_kind, "margin": margin, "bi": bi,
             "shortgpt_order": order, "dense": dense, "methods": methods, "seconds": round(time.time() - t0, 1)}

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ..analyze import measure
 
@@ -57,19 +58,24 @@ def cell_seed(seed: int, ai: int, depth: int) -> int:
 
 def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depths=None, seeds=(0, 1, 2),
                sigma=None, include_bos: bool = False, score_kind: str = "raw", margin: str = "logit",
-               batch_size: int = 16, progress: bool = False, tp: int | None = None) -> dict:
+               batch_size: int = 16, progress: bool = True, tp: int | None = None) -> dict:
     """Final DM and accuracy under noise. Returns JSON-ready dict with `dm` and `acc` [A, Dsel, S] arrays,
-    their mean/std over seeds [A, Dsel], the clean full-depth measurement (TP, phases) and sigma [L+1]."""
+    their mean/std over seeds [A, Dsel], the clean full-depth measurement (TP, phases) and sigma [L+1].
+    progress: one bar over the passes (sigma, clean, then one per cell), from the first one."""
     from .states import prompt_states
 
     t0 = time.time()
     L = lm.anatomy.num_layers
     depths = list(range(L + 1)) if depths is None else sorted(set(depths))
+    bar = tqdm(total=(sigma is None) + 1 + len(alphas) * len(depths) * len(seeds), desc="noise",
+               disable=not progress)
     if sigma is None:
         sigma = prompt_states(lm, samples, fmt, include_bos=include_bos, batch_size=batch_size)["sigma"]
+        bar.update()
     # A given TP (e.g. from a finished `analyze` run) spares the full-depth clean lens, ~L times the cost on a CPU.
     clean = measure(lm, samples, fmt, score_kind=score_kind, margin=margin, batch_size=batch_size,
-                    progress=progress, depths=None if tp is None else [L])
+                    progress=False, depths=None if tp is None else [L])
+    bar.update()
     if tp is not None:
         clean.summary.update(transition_point=tp, tp_source="given")
     dm = np.zeros((len(alphas), len(depths), len(seeds)))
@@ -81,6 +87,8 @@ def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depth
                     m = measure(lm, samples, fmt, score_kind=score_kind, margin=margin, depths=[L], n_boot=1,
                                 batch_size=batch_size, progress=False)
                 dm[ai, di, si], acc[ai, di, si] = m.summary["dm_final"], m.summary["acc"]
+                bar.update()
+    bar.close()
     return {"alphas": list(alphas), "depths": depths, "seeds": list(seeds), "sigma": np.asarray(sigma),
             "sigma_include_bos": include_bos, "num_layers": L, "score_kind": score_kind, "margin": margin,
             "clean": {**clean.summary, "dm_by_depth": [r["dm_mean"] for r in clean.depths]},

@@ -310,6 +310,12 @@ def model_inputs(a) -> list[tuple[str, object]]:
         v = getattr(a, opt, None)
         if v:
             out.append(("--tasks" if opt == "task" else "--" + opt.replace("_", "-"), v))
+    if not getattr(a, "data_dir", None):
+        # without --data-dir the tasks are read from the default data folder: an input all the same
+        from ..tasks.sources import default_data_dir
+        d = default_data_dir()
+        if d is not None:
+            out.append(("$PRUNELENS_DATA_DIR" if os.environ.get("PRUNELENS_DATA_DIR") else "data folder", d))
     for t in str(getattr(a, "tasks", "") or "").split(","):
         if t.strip():
             out.append(("--tasks", t.strip()))

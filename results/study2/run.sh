@@ -14,10 +14,11 @@ OUT=results/study2
 N=${STUDY_N:-400}                 # questions per task, dense lens and ablation: accuracy CI half-width <= 0.05
 NT=${STUDY_NT:-200}               # questions per task, pruning trajectories and controls
 CACHE=${PRUNELENS_RUN_CACHE:-/tmp/prunelens_run_cache}
-MODELS=(smollm2-135m gemma-3-270m)
+MODELS=(${STUDY_MODELS:-smollm2-135m gemma-3-270m})    # STUDY_MODELS / STUDY_PRUNE_TASKS / STUDY_PRUNE_METHODS:
+                                                      # run a subset first (results/causal needs some trajectories)
 # cheapest first (short continuations before long ones): a session that stops mid-way loses the fewest finished parts
 TASKS=(arc_easy arc_challenge openbookqa boolq mmlu winogrande piqa hellaswag)
-PRUNE_TASKS=(arc_easy arc_challenge piqa boolq openbookqa)   # IP+SKIP: 2 models x 5 tasks = 10 Figure-8 points
+PRUNE_TASKS=(${STUDY_PRUNE_TASKS:-arc_easy arc_challenge piqa boolq openbookqa})   # IP+SKIP: 2 x 5 = 10 Figure-8 points
 CONTROL_TASKS=(arc_easy arc_challenge piqa boolq)             # ShortGPT, tail, random x3: four tasks per model
 mkdir -p "$OUT"
 [[ -f $OUT/timings.csv ]] || echo "part,seconds,finished_utc" > "$OUT/timings.csv"
@@ -107,6 +108,7 @@ if want prune; then
   for MD in "${MODELS[@]}"; do for T in "${PRUNE_TASKS[@]}"; do
     METHODS=("iterative --skip")
     [[ " ${CONTROL_TASKS[*]} " == *" $T "* ]] && METHODS+=(shortgpt tail)
+    [[ -n ${STUDY_PRUNE_METHODS:-} ]] && METHODS=("${STUDY_PRUNE_METHODS}")
     for METHOD in "${METHODS[@]}"; do
       name=${METHOD%% *}; [[ $METHOD == *--skip* ]] && name=${name}_skip
       part "prune_${MD}_${T}_$name" "$OUT/$MD/prune/$T/$name/trajectory.json" \

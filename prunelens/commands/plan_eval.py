@@ -1,0 +1,35 @@
+"""`prunelens plan-eval`: leave-one-(model, task)-out evaluation of `plan` against finished trajectories."""
+from __future__ import annotations
+
+from .common import _common_out, conventions, prepare_out
+
+
+def cmd_plan_eval(a) -> int:
+    from ..plan.evaluate import evaluate, load_points
+    from ..results import staged, write_json
+    prepare_out(a, *[("--plans", p) for p in a.plans], *[("--trajectories", t) for t in a.trajectories])
+    points = load_points(a.plans, a.trajectories)
+    if len(points) < 2:
+        raise ValueError(f"{len(points)} plan run(s) found under --plans: leave-one-out needs at least 2")
+    res = evaluate(points, truth_method=a.truth)
+    with staged(a.out) as d:
+        write_json(d / "evaluation.json", res)
+    for name, s in res["scores"].items():
+        print(f"{name}: MAE {s['mae']} {s['mae_ci']} over {s['n']} points, Spearman {s['spearman']}")
+    for k, v in res["versus"].items():
+        print(f"{k}: {v['verdict']} (MAE difference {v['mae_diff']}, 95% CI {v['ci']}, n={v['n']})")
+    print(f"results: {a.out}/evaluation.json")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("plan-eval", help="leave-one-(model, task)-out evaluation of `plan` against trajectories and "
+                                         "the rules of thumb (paper's safe margin, drop the last 25%%)")
+    p.add_argument("--plans", nargs="+", required=True, help="folders holding plan runs (plan.json, outcomes.npz)")
+    p.add_argument("--trajectories", nargs="+", required=True,
+                   help="folders holding the trajectories (trajectory.json) of the same models, tasks and questions")
+    p.add_argument("--truth", default="ip_skip", choices=["ip_skip", "shortgpt", "tail", "iterative", "random"],
+                   help="which trajectory's critical ratio is the ground truth")
+    _common_out(p)
+    p.set_defaults(func=cmd_plan_eval)
+    conventions(p)

@@ -1,0 +1,168 @@
+"""How well does `plan` predict? Leave-one-(model, task)-out, against finished pruning trajectories (issue 13).
+
+Points: one `plan` run (plan.json + outcomes.npz, ideally with --verify-curve) per (model, task), matched by model and
+task to the trajectories of the same questions. Ground truth: each trajectory's critical ratio (method.md's rule,
+`analyses.correlation.critical_ratio`; None = never fell that far: censored at its largest ratio).
+Predictors of the critical ratio:
+  plan            the additive prediction as the plan made it (c = 1)
+  plan_loo        the same with c fitted on the *other* points' verify curves (least squares through the origin of
+                  the measured change on the summed single-layer changes), then applied to the held-out point
+  paper_rule      the paper's safe margin, (L - TP) / L
+  last_25pct      "drop the last 25%" (arXiv 2411.15558): 0.25 for every point
+Scores: mean absolute error over the points where prediction and truth are both uncensored (with a bootstrap CI
+over points), Spearman's rank correlation, and the paired MAE difference of plan(_loo) against each baseline (CI
+over points: "beats" only when it excludes 0). Recommended sets: the share whose measured drop (--verify) stays
+within the plan's budget, with a Wilson interval, beside the same share for the last 25%, ShortGPT's and random
+removal of as many layers, read off their trajectories.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..analyses import trajectories as T
+from ..analyses.correlation import point_from_trajectory
+from ..results import read_json
+from .predict import critical_k, predicted_curve
+
+PREDICTORS = ("plan", "plan_loo", "paper_rule", "last_25pct")
+
+
+def _method_key(traj: dict) -> str:
+    m = T.method(traj)
+    return {"iterative+skip": "ip_skip"}.get(m, m)
+
+
+def load_points(plan_dirs, traj_roots) -> list[dict]:
+    trajs = []
+    for root in map(Path, traj_roots):
+        files = [root] if root.is_file() else sorted(root.rglob("trajectory.json"))
+        trajs += [(f, T.load_trajectory(f)) for f in files]
+    points = []
+    for d in map(Path, plan_dirs):
+        for f in ([d / "plan.json"] if (d / "plan.json").is_file() else sorted(d.rglob("plan.json"))):
+            p = read_json(f)
+            z = np.load(f.parent / "outcomes.npz", allow_pickle=False)
+            truth = {}
+            for tf, t in trajs:
+                if str(t.get("task")) == str(p.get("task")) and Path(str(t.get("model"))).name == \
+                        Path(str(p.get("model"))).name:
+                    pt = point_from_trajectory(t, p.get("gamma", 0.5), str(tf))
+                    truth.setdefault(_method_key(t), []).append({**pt, "traj": t})
+            points.append({"plan": p, "dir": str(f.parent), "outcomes": {k: z[k] for k in z.files}, "truth": truth})
+    return points
+
+
+def fit_c(points) -> float | None:
+    """Least-squares c (through the origin) of measured accuracy change on the summed single-layer changes, over
+    every prefix k >= 1 of every given point with a verify curve. None without such points."""
+    num = den = 0.0
+    for p in points:
+        o = p["outcomes"]
+        if "actual" not in o:
+            continue
+        dense, single, actual = o["dense"], o["single"], o["actual"]
+        order = p["plan"]["order"]
+        pred = np.cumsum((single - dense[:, None])[:, order, 0].mean(0))[:-1]   # k = 1..L-1
+        meas = actual[:, 1:, 0].mean(0) - dense[:, 0].mean()
+        num += float(pred @ meas)
+        den += float(pred @ pred)
+    return None if den == 0 else num / den
+
+
+def _plan_ratio(p: dict, c: float) -> float | None:
+    o, pl = p["outcomes"], p["plan"]
+    curve = predicted_curve(o["dense"], o["single"], pl["order"], c=c, n_boot=1, chance=pl["chance"])
+    k = critical_k(np.array(curve["acc"]), pl["dense"]["acc"], pl["chance"], pl.get("gamma", 0.5))
+    return None if k is None else k / pl["num_layers"]
+
+
+def predictions(points) -> list[dict]:
+    out = []
+    for i, p in enumerate(points):
+        pl = p["plan"]
+        c = fit_c([q for j, q in enumerate(points) if j != i])
+        L, tp = pl["num_layers"], pl.get("tp")
+        out.append({"plan": pl["critical"]["ratio"], "plan_loo": None if c is None else _plan_ratio(p, c),
+                    "plan_loo_c": c, "paper_rule": None if tp is None else (L - tp) / L, "last_25pct": 0.25})
+    return out
+
+
+def _boot_ci(v: np.ndarray, n_boot=2000, seed=0) -> list[float] | None:
+    if len(v) < 2:
+        return None
+    m = v[np.random.default_rng(seed).integers(0, len(v), (n_boot, len(v)))].mean(1)
+    return [float(x) for x in np.percentile(m, [2.5, 97.5])]
+
+
+def wilson(k: int, n: int, z: float = 1.959963984540054) -> list[float] | None:
+    if n == 0:
+        return None
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return [c - h, c + h]
+
+
+def _acc_at(traj: dict, k: int) -> float | None:
+    st = [s for s in T.steps(traj) if s.get("removed") is not None and len(s["removed"]) == k]
+    return T.final_acc(st[0]) if st else None
+
+
+def evaluate(points, truth_method: str = "ip_skip") -> dict:
+    from scipy import stats
+    preds = predictions(points)
+    rows = []
+    for p, pr in zip(points, preds):
+        t = (p["truth"].get(truth_method) or [None])[0]
+        rows.append({"model": Path(str(p["plan"].get("model"))).name, "task": p["plan"].get("task"),
+                     "truth": None if t is None else t["critical_ratio"], "censored": t is None or t["censored"],
+                     **pr})
+    scores = {}
+    for name in PREDICTORS:
+        both = [(r[name], r["truth"]) for r in rows if r[name] is not None and r["truth"] is not None]
+        err = np.array([abs(a - b) for a, b in both])
+        varied = len({a for a, _ in both}) > 1 and len({b for _, b in both}) > 1      # else rho is undefined
+        rho = stats.spearmanr(*zip(*both)).statistic if len(both) >= 3 and varied else None
+        scores[name] = {"n": len(both), "mae": float(err.mean()) if len(err) else None, "mae_ci": _boot_ci(err),
+                        "spearman": None if rho is None or not np.isfinite(rho) else float(rho)}
+    versus = {}
+    for mine in ("plan", "plan_loo"):
+        for base in ("paper_rule", "last_25pct"):
+            d = np.array([abs(r[mine] - r["truth"]) - abs(r[base] - r["truth"]) for r in rows
+                          if None not in (r[mine], r[base], r["truth"])])
+            ci = _boot_ci(d)
+            versus[f"{mine}_vs_{base}"] = {
+                "n": len(d), "mae_diff": float(d.mean()) if len(d) else None, "ci": ci,
+                "verdict": "not enough data" if ci is None else "beats" if ci[1] < 0 else
+                "worse" if ci[0] > 0 else "not resolved at this n"}
+    return {"truth_method": truth_method, "points": rows, "scores": scores, "versus": versus,
+            "budget": budget_shares(points)}
+
+
+def budget_shares(points) -> dict:
+    """Share of recommended sets whose measured drop stays within the plan's budget, and the same for the
+    baselines' sets of as many layers (read from their trajectories), each with a Wilson interval."""
+    tally = {k: [0, 0] for k in ("plan", "last_25pct", "shortgpt", "random")}
+    for p in points:
+        pl = p["plan"]
+        if pl.get("max_drop") is None:
+            continue
+        dense, budget, k = pl["dense"]["acc"], pl["max_drop"], pl["recommended"]["k"]
+        if pl.get("verify"):
+            tally["plan"][0] += pl["verify"]["acc"] >= dense - budget
+            tally["plan"][1] += 1
+        L = pl["num_layers"]
+        for name, key, kk in (("last_25pct", "tail", round(0.25 * L)), ("shortgpt", "shortgpt", k),
+                              ("random", "random", k)):
+            # each trajectory against its own dense accuracy (random: the mean over seeds of the drops)
+            drops = [T.final_acc(T.dense(t["traj"])) - a for t in p["truth"].get(key, [])
+                     if (a := _acc_at(t["traj"], kk)) is not None]
+            if drops and kk > 0:
+                tally[name][0] += float(np.mean(drops)) <= budget
+                tally[name][1] += 1
+    return {k: {"within": int(a), "n": n, "share": None if n == 0 else a / n, "ci": wilson(int(a), n)}
+            for k, (a, n) in tally.items()}

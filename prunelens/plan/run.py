@@ -1,0 +1,167 @@
+"""Measure what the plan needs from the dense model, predict, explain, and optionally verify and export."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..analyses.ablation import paired
+from ..engine.score import score
+from ..model.surgery import keep_from_remove, pruned_view
+from .predict import critical_interval, critical_k, predicted_curve, recommend, removal_order
+
+
+def _outcome(sc, score_kind, margin):
+    from ..causal.restore import _outcome as o
+    return o(sc, score_kind, margin)
+
+
+@torch.no_grad()
+def single_removals(lm, samples, fmt, *, score_kind="raw", margin="logit", batch_size=16, progress=True):
+    """(dense [N, 2], single [N, L, 2]): per-question (correct, DM) of the dense model and of the model without each
+    single layer, final depth only."""
+    L = lm.anatomy.num_layers
+    kw = dict(batch_size=batch_size, progress=False)
+    dense = _outcome(score(lm, samples, fmt, depths=[L], **kw), score_kind, margin)
+    single = np.zeros((len(samples), L, 2))
+    for i in tqdm(range(L), desc="plan: single-layer removals", disable=not progress):
+        with pruned_view(lm, keep_from_remove([i], L)):
+            single[:, i] = _outcome(score(lm, samples, fmt, depths=[L - 1], **kw), score_kind, margin)
+    return dense, single
+
+
+def _phase(i: int, tp) -> str | None:
+    # layer i maps depth i to i+1: it is Decisive when its output is a Decisive state (i + 1 > tp - 1)
+    return None if tp is None else ("decisive" if i >= tp - 1 else "silent")
+
+
+def make_plan(dense, single, *, chance: float, tp=None, tp_source=None, max_drop=0.05, ratio=None, c=1.0,
+              gamma=0.5, n_boot=1000, seed=0) -> dict:
+    """The plan from the measured outcomes (pure: the tests and the leave-one-out evaluation call it directly)."""
+    N, L, _ = single.shape
+    effects = [{"layer": i, **paired(dense, single[:, i], n_boot, seed), "phase": _phase(i, tp)} for i in range(L)]
+    d_dm = np.array([e["d_dm"] for e in effects])
+    d_acc = np.array([e["d_acc"] for e in effects])
+    order = removal_order(d_dm, d_acc)
+    curve = predicted_curve(dense, single, order, c=c, n_boot=n_boot, seed=seed, chance=chance)
+    dacc = float(dense[:, 0].mean())
+    kc = critical_k(np.array(curve["acc"]), dacc, chance, gamma)
+    kci = critical_interval(curve.pop("boot_acc"), dacc, chance, gamma)
+    k_rec = recommend(curve, max_drop) if ratio is None else min(L - 1, int(np.ceil(ratio * L - 1e-9)))
+    removed = sorted(order[:k_rec])
+    plan = {"num_layers": L, "n_samples": N, "chance": chance, "gamma": gamma, "additivity_c": c,
+            "dense": {"acc": dacc, "dm": float(dense[:, 1].mean())}, "tp": tp, "tp_source": tp_source,
+            "single_layer_effects": effects, "order": order, "curve": curve,
+            "critical": {"k": kc, "ratio": None if kc is None else kc / L, "k_ci": kci,
+                         "ratio_ci": [None if x is None else x / L for x in kci],
+                         "censored": kc is None},
+            "max_drop": max_drop if ratio is None else None, "ratio_asked": ratio,
+            "recommended": {"k": k_rec, "ratio": k_rec / L, "removed": removed,
+                            "predicted_acc": curve["acc"][k_rec], "predicted_acc_ci": curve["acc_ci"][k_rec],
+                            "predicted_d_acc": curve["d_acc"][k_rec], "predicted_d_acc_ci": curve["d_acc_ci"][k_rec]}}
+    plan["explanation"] = explain(plan)
+    return plan
+
+
+def explain(plan: dict) -> list[str]:
+    """Which phase each recommended layer lies in and what removing it alone did; why the first layers kept stay."""
+    eff = {e["layer"]: e for e in plan["single_layer_effects"]}
+    rec = plan["recommended"]
+    f = lambda e: (f"alone: accuracy {e['d_acc']:+.3f} [{e['d_acc_ci'][0]:+.3f}, {e['d_acc_ci'][1]:+.3f}], DM "   # noqa: E731
+                   f"{e['d_dm']:+.3f} [{e['d_dm_ci'][0]:+.3f}, {e['d_dm_ci'][1]:+.3f}]")
+    ph = lambda e: f" ({e['phase']} phase)" if e["phase"] else ""                                                # noqa: E731
+    out = [f"remove layer {i}{ph(eff[i])}: {f(eff[i])}" for i in rec["removed"]]
+    kept_next = [i for i in plan["order"] if i not in rec["removed"]][:3]
+    out += [f"keep layer {i}{ph(eff[i])}: next in line, {f(eff[i])}" for i in kept_next]
+    worst = sorted(eff.values(), key=lambda e: e["d_dm"])[:3]
+    out += [f"keep layer {e['layer']}{ph(e)}: among the most harmful to remove, {f(e)}" for e in worst]
+    return out
+
+
+def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_drop=0.05, ratio=None, tp=None,
+             verify=False, verify_curve=False, export=None, lm=None, task_kw=None, batch_size=16, score_kind="raw", margin="logit",
+             n_boot=1000, seed=0, progress=True, log=print) -> dict:
+    from ..analyses.run import _finish, _fits, _lm, _meta, _task
+    from ..analyze import measure
+    from .figures import plan_figure
+    t0 = time.time()
+    lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
+    _fits(lm, fmt, t)
+    L = lm.anatomy.num_layers
+    chance = float(np.mean([1 / s.n_options for s in t.samples]))
+    tp_source = "given (--tp)" if tp is not None else None
+    if tp is None:   # the dense decision lens: where the Silent / Decisive phases lie (labels only)
+        log("plan: dense decision lens, every depth ...")
+        m = measure(lm, t.samples, fmt, score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed,
+                    batch_size=batch_size, progress=progress)
+        est = m.summary.get("estimators") or {}
+        for k in ("mean_dm_tp", "decision_depth_pred"):
+            e = est.get(k) or {}
+            if e.get("point") is not None and (e.get("verdict") == "identified" or k == "decision_depth_pred"):
+                tp, tp_source = e["point"], f"{k} ({e.get('verdict')})"
+                break
+    log(f"plan: {L} single-layer removals ...")
+    dense, single = single_removals(lm, t.samples, fmt, score_kind=score_kind, margin=margin, batch_size=batch_size,
+                                    progress=progress)
+    res = {**_meta(lm, t, fmt, score_kind=score_kind, margin=margin),
+           **make_plan(dense, single, chance=chance, tp=tp, tp_source=tp_source, max_drop=max_drop, ratio=ratio,
+                       n_boot=n_boot, seed=seed)}
+    if verify:
+        rem = res["recommended"]["removed"]
+        log(f"plan: verifying the recommended set {rem} ...")
+        with pruned_view(lm, keep_from_remove(rem, L)):
+            got = _outcome(score(lm, t.samples, fmt, depths=[L - len(rem)], batch_size=batch_size, progress=False),
+                           score_kind, margin)
+        res["verify"] = {"removed": rem, "acc": float(got[:, 0].mean()), "dm": float(got[:, 1].mean()),
+                         **paired(dense, got, n_boot, seed)}
+    if verify_curve:   # ground truth along the plan's own order, every k: what evaluate.py calibrates c on
+        log(f"plan: measuring the order's prefixes k = 1..{L - 1} ...")
+        actual = np.full((len(t.samples), L, 2), np.nan)
+        actual[:, 0] = dense
+        for k in tqdm(range(1, L), desc="plan: verify curve", disable=not progress):
+            rem = res["order"][:k]
+            with pruned_view(lm, keep_from_remove(rem, L)):
+                actual[:, k] = _outcome(score(lm, t.samples, fmt, depths=[L - k], batch_size=batch_size,
+                                              progress=False), score_kind, margin)
+        res["verify_curve"] = {"k": list(range(L)), "acc": actual[:, :, 0].mean(0).tolist(),
+                               "dm": actual[:, :, 1].mean(0).tolist()}
+    if export:
+        from ..prune.export import export_pruned
+        res["exported"] = str(export_pruned(lm, res["recommended"]["removed"], export))
+    res["seconds"] = round(time.time() - t0, 1)
+    def outcomes(r, o):     # per-question outcomes, for the leave-one-out evaluation (numpy, no pickle)
+        arrays = {"dense": dense, "single": single, **({"actual": actual} if verify_curve else {})}
+        np.savez(o / "outcomes.npz", **arrays)
+        return o / "outcomes.npz"
+
+    def md(r, o):
+        from ..results import atomic_write_text
+        return atomic_write_text(o / "plan.md", summary_md(r))
+    return _finish(out, "plan", res, [lambda r, o: plan_figure(r, o / "plan.png"), outcomes, md])
+
+
+def summary_md(p: dict) -> str:
+    r, c = p["recommended"], p["critical"]
+    ci = lambda x: f"[{x[0]:.3f}, {x[1]:.3f}]"                                    # noqa: E731
+    bound = lambda x: "none" if x is None else f"{x:.3f}"                          # noqa: E731
+    crit = ("no collapse predicted within L-1 removals" if c["k"] is None else
+            f"{c['ratio']:.3f} ({c['k']} of {p['num_layers']} layers), 95% interval "
+            f"[{bound(c['ratio_ci'][0])}, {bound(c['ratio_ci'][1])}]")
+    lines = [f"# Pruning plan: {p.get('model')} on {p.get('task')}", "",
+             f"- Dense accuracy {p['dense']['acc']:.3f} on n = {p['n_samples']} ({p.get('format')}, score "
+             f"{p.get('score_kind')}); chance {p['chance']:.3f}; transition depth {p['tp']} ({p['tp_source']}).",
+             f"- Predicted critical ratio (accuracy below halfway to chance): {crit}.",
+             f"- Recommended: remove {r['k']} layer(s) {r['removed']} (ratio {r['ratio']:.3f}); predicted accuracy "
+             f"{r['predicted_acc']:.3f} {ci(r['predicted_acc_ci'])}, change {r['predicted_d_acc']:+.3f} "
+             f"{ci(r['predicted_d_acc_ci'])}" + (f" (budget: drop <= {p['max_drop']})" if p.get("max_drop") is not None
+                                                 else f" (ratio asked: {p['ratio_asked']})") + "."]
+    if p.get("verify"):
+        v = p["verify"]
+        lines.append(f"- Verified: actual accuracy {v['acc']:.3f}, change {v['d_acc']:+.3f} {ci(v['d_acc_ci'])} "
+                     f"against dense (predicted {r['predicted_d_acc']:+.3f}).")
+    lines += ["", "Why:", ""] + [f"- {x}" for x in p["explanation"]]
+    lines += ["", "Method: single-layer removals of the dense model, summed (first-order additivity, c = "
+              f"{p['additivity_c']}); bands are question-bootstrap 95% intervals. See prunelens/plan/predict.py.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,86 @@
+#!/bin/bash
+# The causal study of issue 12 on both built-in models: readouts beyond the logit lens, restore-patching at the
+# ratio where accuracy has fallen halfway to chance, skip effects, and the letter controls.
+# Every part is one prunelens command; a part whose output exists is skipped, so rerunning continues where it
+# stopped. Wall times go to timings.csv. Cloze format, acc_norm (--score norm) as in results/study2.
+# Usage: bash results/causal/run.sh [DATA_DIR] [CASE...]   (from the project root, venv active)
+#   CASE: MODEL:TASK (default: every case below whose trajectory exists; the others are listed as waiting)
+set -euo pipefail
+DATA=${1:-../shared/data}
+shift || true
+OUT=results/causal
+N=${CAUSAL_N:-200}                  # evaluation questions per case (seeded sample of the task's lm-eval split)
+mkdir -p "$OUT"
+[[ -f $OUT/timings.csv ]] || echo "part,seconds,finished_utc" > "$OUT/timings.csv"
+
+# MODEL:TASK -> the IP+SKIP trajectory that gives the removal set (its first step below halfway to chance) and the
+# dense run whose transition estimators label Silent / Decisive depths.
+declare -A TRAJ DENSE
+TRAJ[gemma-3-270m:arc_easy]=results/prune_gemma3_270m/arc_easy/iterative_skip
+DENSE[gemma-3-270m:arc_easy]=results/study/dense/arc_easy
+for M in smollm2-135m gemma-3-270m; do for T in arc_easy openbookqa piqa; do
+  [[ -n ${TRAJ[$M:$T]:-} ]] || TRAJ[$M:$T]=results/study2/$M/prune/$T/iterative_skip
+  DENSE[$M:$T]=${DENSE[$M:$T]:-results/study2/$M/dense/$T}
+done; done
+CASES=${*:-gemma-3-270m:arc_easy smollm2-135m:arc_easy smollm2-135m:openbookqa smollm2-135m:piqa gemma-3-270m:openbookqa gemma-3-270m:piqa}
+
+part() {   # name, file that marks it done, then the command
+  local name=$1 done=$2; shift 2
+  if [[ -f $done ]]; then echo "[causal] $name: done ($done)"; return; fi
+  echo "[causal] $name: $*"
+  local t0=$SECONDS
+  "$@" 2>&1 | tee -a "$OUT/run.log"
+  echo "$name,$((SECONDS - t0)),$(date -u +%FT%TZ)" >> "$OUT/timings.csv"
+}
+
+# The transition depth used to label phases: the mean-DM TP if identified, else the decision-depth (prediction)
+# median (identified or not: the README says which), computed from the run's samples.csv when its analysis.json
+# predates the estimators. Prints "depth estimator verdict".
+pick_tp() {
+  python - "$1" <<'PY'
+import sys
+from prunelens.analyze import transition_from_run
+r = transition_from_run(sys.argv[1], write=False)
+e = r["estimators"]
+for k in ("mean_dm_tp", "decision_depth_pred"):
+    if e[k]["point"] is not None and (e[k]["verdict"] == "identified" or k == "decision_depth_pred"):
+        print(e[k]["point"], k, e[k]["verdict"].replace(" ", "_"))
+        break
+PY
+}
+
+for C in $CASES; do
+  M=${C%%:*}; T=${C#*:}; D=$OUT/$M/$T
+  if [[ ! -f ${TRAJ[$C]}/trajectory.json || ! -f ${DENSE[$C]}/analysis.json ]]; then
+    echo "[causal] $C: waiting for ${TRAJ[$C]}/trajectory.json and ${DENSE[$C]}/analysis.json (results/study2/run.sh)"
+    continue
+  fi
+  read -r TP TP_FROM TP_VERDICT < <(pick_tp "${DENSE[$C]}")
+  mkdir -p "$D"
+  echo "tp=$TP from ${DENSE[$C]} ($TP_FROM, $TP_VERDICT); removal from ${TRAJ[$C]} at its critical ratio" > "$D/TP.txt"
+  COMMON=(--model "$M" --data-dir "$DATA" --tasks "$T" --format cloze --score norm --sample "$N" --seed 0)
+  # Restore-patching, every pruned depth; the decision-position mean and magnitude variants are left out of the
+  # study (they run with --modes) to keep a case near one CPU hour.
+  part "restore_${M}_$T" "$D/restore/restore.json" \
+    prunelens restore "${COMMON[@]}" --trajectory "${TRAJ[$C]}" --ratio critical --tp "$TP" \
+      --modes restore_all,restore_decision,norm_all,other_decision --overwrite --out "$D/restore"
+  # The tuned lens is fitted on other questions: the validation split where the task is evaluated on its test split,
+  # else seeded halves of a doubled sample (PIQA: validation only), so N questions are read either way.
+  case $T in arc_easy|arc_challenge|openbookqa) RX=(--train-split validation --n-train "$N");;
+             *) RX=(--sample $((2 * N)));; esac
+  part "readout_${M}_$T" "$D/readout/readout.json" \
+    prunelens readout "${COMMON[@]}" "${RX[@]}" --overwrite --out "$D/readout"
+  [[ $T == arc_easy ]] && part "skips_${M}_$T" "$D/skips/skips.json" \
+    prunelens skips "${COMMON[@]}" --overwrite --out "$D/skips"
+  # Letter controls on ARC-Easy: the paper's format, then other letters, then permuted options.
+  if [[ $T == arc_easy ]]; then
+    for V in plain QZRX perm1; do
+      case $V in plain) X=();; QZRX) X=(--letters QZRX);; perm1) X=(--permute 1);; esac
+      part "letter_${V}_${M}" "$OUT/$M/letter/$V/analysis.json" \
+        prunelens analyze --model "$M" --data-dir "$DATA" --tasks arc_easy --format letter --sample "$N" --seed 0 \
+          "${X[@]}" --overwrite --out "$OUT/$M/letter/$V"
+    done
+  fi
+done
+RUNS=$(ls -d "$OUT"/smollm2-135m "$OUT"/gemma-3-270m 2>/dev/null || true)
+[[ -n $RUNS ]] && prunelens report $RUNS --title "prunelens: causal tests (issue 12)" --overwrite --out "$OUT/report"

@@ -1,0 +1,162 @@
+"""`prunelens plan`: the prediction on planted outcomes (known answer), and end to end on a tiny model whose
+identity layers are known by construction."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import tiny_lm, tiny_samples, write_tiny_qa
+from prunelens.plan.predict import critical_interval, critical_k, predicted_curve, recommend, removal_order
+from prunelens.plan.run import make_plan, single_removals
+
+
+def planted(N=400, seed=0):
+    """Dense: 80% correct. Removing layer 1 or 3 changes nothing; layer 0 loses 10% of the questions, layer 2
+    20%, layer 4 40%, layer 5 60% (disjoint flips: the additive prediction is exact for singles)."""
+    rng = np.random.default_rng(seed)
+    dense = np.stack([(rng.random(N) < 0.8).astype(float), rng.normal(1.0, 0.5, N)], 1)
+    single = np.repeat(dense[:, None, :], 6, 1).copy()
+    right = np.flatnonzero(dense[:, 0] == 1)
+    for layer, share in ((0, 0.1), (2, 0.2), (4, 0.4), (5, 0.6)):
+        flip = rng.choice(right, int(share * N), replace=False)
+        single[flip, layer, 0] = 0
+        single[flip, layer, 1] -= 2.0
+    return dense, single
+
+
+def test_order_curve_and_critical_ratio_on_planted_outcomes():
+    dense, single = planted()
+    d = single - dense[:, None]
+    order = removal_order(d[..., 1].mean(0), d[..., 0].mean(0))
+    assert order[:2] == [3, 1] and order[2:] == [0, 2, 4, 5]           # free layers first (deeper first on ties)
+    c = predicted_curve(dense, single, order, n_boot=300, chance=0.25)
+    dacc = dense[:, 0].mean()
+    assert c["acc"][:3] == pytest.approx([dacc] * 3) and c["acc"][3] == pytest.approx(dacc - 0.1, abs=1e-9)
+    assert c["acc"][4] == pytest.approx(max(0.25, dacc - 0.3), abs=1e-9)
+    assert c["d_acc_ci"][2] == [0.0, 0.0]                              # nothing moves when only free layers go
+    k = critical_k(np.array(c["acc"]), dacc, 0.25)                     # halfway: 0.25 + 0.5 * 0.55 = 0.525
+    assert k == 4                                                      # 0.8 - 0.3 = 0.5 < 0.525; 0.7 is not
+    assert recommend(c, 0.0) == 2 and recommend(c, 0.15) == 3
+    p = make_plan(dense, single, chance=0.25, tp=4, tp_source="given", max_drop=0.0, n_boot=300)
+    assert p["recommended"]["removed"] == [1, 3] and p["critical"]["k"] == 4
+    lo, hi = p["critical"]["k_ci"]
+    assert lo <= 4 <= hi
+    assert {e["layer"]: e["phase"] for e in p["single_layer_effects"]}[3] == "decisive"
+    assert any(x.startswith("remove layer 1 (silent phase)") for x in p["explanation"])
+    assert make_plan(dense, single, chance=0.25, ratio=0.5, n_boot=50)["recommended"]["removed"] == [0, 1, 3]
+
+
+def test_no_collapse_is_censored_not_invented():
+    dense, single = planted()
+    single = np.repeat(dense[:, None, :], 6, 1)                        # nothing matters
+    p = make_plan(dense, single, chance=0.25, max_drop=0.0, n_boot=100)
+    assert p["critical"]["k"] is None and p["critical"]["censored"] and p["critical"]["k_ci"] == [None, None]
+    assert p["recommended"]["k"] == 5                                 # at most L - 1 layers
+
+
+def _with_identity_layers(lm, layers):
+    with torch.no_grad():
+        for i in layers:
+            lm.model.model.layers[i].self_attn.o_proj.weight.zero_()
+            lm.model.model.layers[i].mlp.down_proj.weight.zero_()
+    return lm
+
+
+def test_identity_layers_cost_nothing_exactly():
+    lm = _with_identity_layers(tiny_lm("llama", num_layers=5), [1, 3])
+    dense, single = single_removals(lm, tiny_samples(8), "cloze", progress=False)
+    for i in (1, 3):
+        np.testing.assert_allclose(single[:, i], dense, atol=1e-5)
+    assert max(np.abs(single[:, i] - dense).max() for i in (0, 2, 4)) > 1e-3
+
+
+def test_cli_plan_verify_and_export(tmp_path, capsys):
+    from prunelens.cli import main
+    from prunelens.model import load_model
+    from tiny import make_model, make_tokenizer
+
+    m = make_model("llama", num_layers=5)
+    with torch.no_grad():
+        for i in (1, 3):
+            m.model.layers[i].self_attn.o_proj.weight.zero_()
+            m.model.layers[i].mlp.down_proj.weight.zero_()
+    m.save_pretrained(tmp_path / "m")
+    make_tokenizer(tmp_path / "m")
+    spec = write_tiny_qa(tmp_path / "qa.jsonl", 10)
+    common = ["--model", str(tmp_path / "m"), "--device", "cpu", "--tasks", str(spec), "--n-boot", "100"]
+    assert main(["plan", *common, "--max-drop", "0", "--verify", "--verify-curve", "--export",
+                 str(tmp_path / "pruned"), "--out", str(tmp_path / "p")]) == 0
+    p = json.loads((tmp_path / "p" / "plan.json").read_text())
+    rem = p["recommended"]["removed"]
+    assert rem == sorted(p["order"][:p["recommended"]["k"]])           # a prefix of the damage order
+    assert p["recommended"]["predicted_d_acc_ci"][0] >= 0              # --max-drop 0: no predicted loss in the band
+    assert p["verify"]["removed"] == rem and (tmp_path / "p" / "plan.png").exists()
+    assert "Pruning plan" in (tmp_path / "p" / "plan.md").read_text() and "Recommended" in capsys.readouterr().out
+    assert load_model(str(tmp_path / "pruned"), device="cpu").anatomy.num_layers == 5 - len(rem)
+    eff = {e["layer"]: e for e in p["single_layer_effects"]}
+    assert eff[1]["d_acc"] == 0 and eff[3]["d_acc"] == 0 and abs(eff[1]["d_dm"]) < 1e-5
+    z = np.load(tmp_path / "p" / "outcomes.npz", allow_pickle=False)
+    assert z["single"].shape == (10, 5, 2) and z["actual"].shape == (10, 5, 2)
+    k = p["recommended"]["k"]
+    assert p["verify_curve"]["acc"][k] == pytest.approx(p["verify"]["acc"])   # the same set, measured twice
+    assert p["verify_curve"]["acc"][0] == pytest.approx(p["dense"]["acc"])
+    if set(rem) <= {1, 3}:                                            # identity layers only: exactly nothing changes
+        assert p["verify"]["d_acc"] == 0
+    capsys.readouterr()
+    assert main(["plan", *common, "--max-drop", "0.1", "--ratio", "0.5", "--out", str(tmp_path / "bad")]) == 2
+    assert "--max-drop or --ratio" in capsys.readouterr().err
+
+
+def _write_point(root, model, task, dense, single, actual, tp, truth_ratios):
+    """A plan run folder and its trajectories, as the commands write them."""
+    from prunelens.results import write_json
+    p = make_plan(dense, single, chance=0.25, tp=tp, max_drop=0.05, n_boot=200)
+    k = p["recommended"]["k"]
+    p.update(model=model, task=task, verify={"acc": float(actual[:, k, 0].mean()), "removed": p["recommended"]["removed"]})
+    d = root / "plans" / model / task
+    d.mkdir(parents=True)
+    write_json(d / "plan.json", p)
+    np.savez(d / "outcomes.npz", dense=dense, single=single, actual=actual)
+    L = single.shape[1]
+    dacc = float(dense[:, 0].mean())
+    for method, crit in truth_ratios.items():
+        # accuracy stays at dense until the critical count, then falls to chance
+        steps = [{"removed": list(range(j)), "ratio": j / L, "acc": dacc if j / L < crit else 0.25}
+                 for j in range(1, L)]
+        t = {"model": model, "task": task, "num_layers": L, "chance": 0.25, "dense": {"acc": dacc, "removed": []},
+             "steps": steps, "params": {"method": method, "skip": method == "iterative"}}
+        (root / "traj" / model / task / method).mkdir(parents=True)
+        write_json(root / "traj" / model / task / method / "trajectory.json", t)
+    return p
+
+
+def test_leave_one_out_evaluation_on_planted_points(tmp_path):
+    from prunelens.plan.evaluate import evaluate, fit_c, load_points
+    made = []
+    for j, (share, tp) in enumerate(((1.0, 3), (1.5, 4), (2.0, 2), (1.2, 5))):
+        dense, single = planted(seed=j)
+        # the measured prefixes lose `share` times what the single removals add up to: c should come out ~share
+        d = single - dense[:, None]
+        order = removal_order(d[..., 1].mean(0), d[..., 0].mean(0))
+        actual = np.repeat(dense[:, None], 6, 1).copy()
+        cum = np.cumsum(d[:, order], 1)
+        actual[:, 1:, 0] = dense[:, None, 0] + share * cum[:, :-1, 0]
+        made.append(_write_point(tmp_path, f"m{j}", "qa", dense, single, actual, tp,
+                                 {"iterative": 0.5, "tail": 0.34, "shortgpt": 0.5}))
+    points = load_points([tmp_path / "plans"], [tmp_path / "traj"])
+    assert len(points) == 4 and set(points[0]["truth"]) == {"ip_skip", "tail", "shortgpt"}
+    c_all = fit_c(points)
+    assert 1.0 < c_all < 2.0
+    res = evaluate(points)
+    rows = res["points"]
+    assert [r["truth"] for r in rows] == [pytest.approx(0.5)] * 4
+    assert [r["paper_rule"] for r in rows] == [pytest.approx((6 - tp) / 6) for tp in (3, 4, 2, 5)]
+    mae = np.mean([abs(r["paper_rule"] - 0.5) for r in rows])
+    assert res["scores"]["paper_rule"]["mae"] == pytest.approx(mae)
+    assert res["scores"]["last_25pct"]["mae"] == pytest.approx(0.25)
+    for r, p in zip(rows, points):          # leave-one-out: the held-out point's own curve never sets its c
+        assert r["plan_loo_c"] == pytest.approx(fit_c([q for q in points if q is not p]))
+    assert set(res["versus"]) == {"plan_vs_paper_rule", "plan_vs_last_25pct", "plan_loo_vs_paper_rule",
+                                  "plan_loo_vs_last_25pct"}
+    assert res["budget"]["plan"]["n"] == 4 and res["budget"]["last_25pct"]["n"] == 4
