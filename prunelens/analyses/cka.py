@@ -7,6 +7,7 @@ option uses the unbiased HSIC estimator of Song et al. (2012), as in Nguyen et a
 from __future__ import annotations
 
 import numpy as np
+from tqdm.auto import tqdm
 
 
 def _center(X: np.ndarray) -> np.ndarray:
@@ -123,17 +124,30 @@ def kept_depths(keep: list[int]) -> list[int]:
 
 
 def cka_pruned_vs_dense(lm, samples, fmt: str, keep: list[int], *, debiased: bool = False, form: str = "auto",
-                        include_bos: bool = False, batch_size: int = 8) -> dict:
-    """CKA matrices [L'+1, L+1] between the pruned model (layers `keep`) and the dense one, for both signals."""
+                        include_bos: bool = False, batch_size: int = 8, accuracy: dict | None = None,
+                        progress: bool = True) -> dict:
+    """CKA matrices [L'+1, L+1] between the pruned model (layers `keep`) and the dense one, for both signals.
+    accuracy: `controls.evaluate` options (score_kind, margin) to record both models' accuracy too (dense_eval,
+    pruned_eval). progress: one bar over the passes (dense, pruned, and the two evaluations)."""
     from ..model.surgery import pruned_view
+    from .controls import evaluate
     from .states import prompt_states
 
+    bar = tqdm(total=2 + 2 * (accuracy is not None), desc="cka", disable=not progress)
     dense = prompt_states(lm, samples, fmt, include_bos=include_bos, batch_size=batch_size)
+    bar.update()
     with pruned_view(lm, keep):
         pruned = prompt_states(lm, samples, fmt, include_bos=include_bos, batch_size=batch_size)
+    bar.update()
     out = {"keep": sorted(keep), "kept_depths": kept_depths(keep), "signals": {}}
     for sig in ("hidden", "decision"):
         C = cka_matrix(pruned[sig], dense[sig], debiased, form)
         out["signals"][sig] = {"matrix": C, "diag": [float(C[j, j]) for j in range(C.shape[0])],
                                **match_summary(C)}
+    if accuracy is not None:   # the paper's point is CKA *despite* collapsed accuracy, so record both
+        remove = [l for l in range(lm.anatomy.num_layers) if l not in keep]
+        for key, rem in (("dense_eval", []), ("pruned_eval", remove)):
+            out[key] = evaluate(lm, samples, fmt, rem, **accuracy)
+            bar.update()
+    bar.close()
     return out

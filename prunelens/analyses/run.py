@@ -60,10 +60,9 @@ def removal_from(remove=None, trajectory=None, ratio=None) -> list[int]:
 
 def run_cka(out, *, model="gemma-3-270m", task="arc_challenge", fmt="cloze", remove=None, trajectory=None,
             ratio=None, debiased=False, include_bos=False, accuracy=True, lm=None, task_kw=None, batch_size=8,
-            score_kind="raw", margin="logit"):
+            score_kind="raw", margin="logit", progress=True):
     from ..model.surgery import keep_from_remove
     from .cka import cka_pruned_vs_dense
-    from .controls import evaluate
     t0 = time.time()
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     rem = removal_from(remove, trajectory, ratio)
@@ -71,11 +70,8 @@ def run_cka(out, *, model="gemma-3-270m", task="arc_challenge", fmt="cloze", rem
     _fits(lm, fmt, t)
     res = {**_meta(lm, t, fmt, removed=rem, debiased=debiased, include_bos=include_bos),
            **cka_pruned_vs_dense(lm, t.samples, fmt, keep, debiased=debiased, include_bos=include_bos,
-                                 batch_size=batch_size)}
-    if accuracy:   # the paper's point is CKA *despite* collapsed accuracy, so record both
-        kw = dict(score_kind=score_kind, margin=margin)
-        res["dense_eval"], res["pruned_eval"] = (evaluate(lm, t.samples, fmt, [], **kw),
-                                                 evaluate(lm, t.samples, fmt, rem, **kw))
+                                 batch_size=batch_size, progress=progress,
+                                 accuracy=dict(score_kind=score_kind, margin=margin) if accuracy else None)}
     res["seconds"] = round(time.time() - t0, 1)
     return _finish(out, "cka", res, [lambda r, o: F.cka_best_match(r, o / "cka_best_match.png"),
                                      lambda r, o: F.cka_heatmap(r, "hidden", o / "cka_hidden.png"),
@@ -84,13 +80,13 @@ def run_cka(out, *, model="gemma-3-270m", task="arc_challenge", fmt="cloze", rem
 
 def run_noise(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", alphas=(0.5, 1.0, 2.0), depths=None,
               seeds=(0, 1, 2), include_bos=False, lm=None, task_kw=None, batch_size=16, tp=None, score_kind="raw",
-              margin="logit"):
+              margin="logit", progress=True):
     from .noise import noise_grid, phase_sensitivity
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     _fits(lm, fmt, t)
     res = {**_meta(lm, t, fmt), **noise_grid(lm, t.samples, fmt, alphas=alphas, depths=depths, seeds=seeds,
                                             include_bos=include_bos, batch_size=batch_size, tp=tp,
-                                            score_kind=score_kind, margin=margin)}
+                                            score_kind=score_kind, margin=margin, progress=progress)}
     res["phase_sensitivity"] = phase_sensitivity(res)
     return _finish(out, "noise", res, [lambda r, o: F.noise_heatmaps(r, o / "noise_heatmap.png"),
                                        lambda r, o: F.noise_lines(r, o / "noise_lines.png")])
@@ -119,7 +115,7 @@ def _dense_from(root, ts, fmt, score_kind="raw", margin="logit") -> tuple[dict |
 
 def run_ablation(out, *, model="gemma-3-270m", tasks=("arc_easy",), fmt="cloze", tp=None, window=(-2, 1),
                  pairs=True, lm=None, task_kw=None, batch_size=16, dense_from=None, score_kind="raw",
-                 margin="logit"):
+                 margin="logit", progress=True):
     from .ablation import transition_ablation
     lm = _lm(model, lm)
     ts = {t.name: t for t in (_task(n, **(task_kw or {})) for n in tasks)}   # a .yaml/.jsonl spec -> its name
@@ -130,7 +126,7 @@ def run_ablation(out, *, model="gemma-3-270m", tasks=("arc_easy",), fmt="cloze",
     res = {**_meta(lm, None, fmt, n_samples={n: len(t.samples) for n, t in ts.items()}),
            **transition_ablation(lm, {n: t.samples for n, t in ts.items()}, fmt, tp=tp, window=window, pairs=pairs,
                                  batch_size=batch_size, dense=dense, dense_samples=dense_samples,
-                                 score_kind=score_kind, margin=margin)}
+                                 score_kind=score_kind, margin=margin, progress=progress)}
     return _finish(out, "ablation", res, [lambda r, o: F.ablation_bars(r, o / "ablation.png")])
 
 
@@ -157,7 +153,7 @@ def run_correlation(out, run_dirs, *, gamma=0.5, method=None):
 def run_recovery(out, *, model="gemma-3-270m", train_task="arc_easy", train_split="test", eval_task="arc_easy",
                  eval_split="validation", fmt="cloze", removals=None, trajectory=None, ratios=None, mode="lora",
                  steps=40, lr=2e-4, batch_size=8, lora_r=8, n_train=None, n_eval=None, seed=0, lm=None, log=print,
-                 full_depth=True, score_kind="raw", margin="logit", data_dir=None):
+                 full_depth=True, score_kind="raw", margin="logit", data_dir=None, progress=True):
     from .controls import block_influence
     from .recovery import recover
     lm = _lm(model, lm)
@@ -181,18 +177,19 @@ def run_recovery(out, *, model="gemma-3-270m", train_task="arc_easy", train_spli
     res = {**_meta(lm, ev, fmt, train_task=tr.name, train_split=tr.split, removal_source=source),
            **recover(lm, tr.samples, ev.samples, fmt, removals=removals, mode=mode, steps=steps, lr=lr,
                      batch_size=batch_size, lora_r=lora_r, seed=seed, log=log,
-                     full_depth=full_depth, score_kind=score_kind, margin=margin)}
+                     full_depth=full_depth, score_kind=score_kind, margin=margin, progress=progress)}
     return _finish(out, "recovery", res, [lambda r, o: F.recovery_plot(r, o / "recovery.png")])
 
 
 def run_controls(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", counts=None, trajectory=None,
-                 seeds=(0, 1, 2), lm=None, task_kw=None, batch_size=16, score_kind="raw", margin="logit"):
+                 seeds=(0, 1, 2), lm=None, task_kw=None, batch_size=16, score_kind="raw", margin="logit",
+                 progress=True):
     from .controls import run_controls as rc
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     _fits(lm, fmt, t)
     ip = T.load_trajectory(trajectory) if trajectory else None
     res = {**_meta(lm, t, fmt, trajectory=str(trajectory) if trajectory else None),
            **rc(lm, t.samples, fmt, counts=counts, ip_trajectory=ip, seeds=seeds, batch_size=batch_size,
-                score_kind=score_kind, margin=margin)}
+                score_kind=score_kind, margin=margin, progress=progress)}
     return _finish(out, "controls", res, [lambda r, o: F.methods_plot(r["methods"], r["dense"]["acc"],
                                                                       o / "controls.png", r.get("task", ""))])

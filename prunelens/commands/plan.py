@@ -16,7 +16,8 @@ def cmd_plan(a) -> int:
     r = run_plan(a.out, task=a.task, fmt=a.format, max_drop=a.max_drop, ratio=a.ratio, tp=a.tp, verify=a.verify,
                  verify_curve=a.verify_curve, export=a.export, lm=lm, task_kw=task_kw(a), batch_size=a.batch_size, n_boot=a.n_boot, seed=a.seed,
                  log=say, **measure_kw(a))
-    print(open(f"{a.out}/plan.md").read())
+    from pathlib import Path
+    print(Path(a.out, "plan.md").read_text())
     print(f"results: {a.out}/plan.json, plan.md ({r['seconds']} s); plots: " + ", ".join(r["plots"]))
     return 0
 
