@@ -124,8 +124,9 @@ def test_option_type_analyze_record_and_prune_refusal(tmp_path, monkeypatch):
             batch_size_arg(bad)
     a = build_parser().parse_args(["analyze", "--batch-size", "auto", "--out", str(tmp_path / "o")])
     assert a.batch_size == "auto"
-    with pytest.raises(ValueError, match="auto is not available for prune"):
-        check_values(batch_size="auto")
+    check_values(batch_size="auto")                    # prune resolves it (test_prune_auto_batch_size_...)
+    with pytest.raises(ValueError, match="--batch-size must be an integer"):
+        check_values(batch_size=0)
 
     # analysis.json records the size used
     lm = tiny_lm("llama")
@@ -164,3 +165,30 @@ def test_eval_accepts_auto_and_records_the_size(tmp_path, monkeypatch):
             assert auto["results"]["tinyqa"][k] == pytest.approx(v, abs=1e-9), k
         else:
             assert auto["results"]["tinyqa"][k] == v, k
+
+
+def test_prune_auto_batch_size_is_searched_once_recorded_and_kept_on_resume(tmp_path, monkeypatch):
+    """prune --batch-size auto: the out-of-memory search runs once, on the longest questions; the size is fixed for
+    the whole trajectory (its states are keyed by batches), recorded in params, and a resumed run keeps it."""
+    from prunelens.prune.run import prune
+
+    class Task:
+        name, split, source = "tiny", "x", "tiny"
+        samples = tiny_samples(8)
+
+    lm = tiny_lm("llama")
+    monkeypatch.setattr(autobatch, "CHUNK_BATCHES", 1)
+    handle, calls = _oom_above(lm, 3, _cuda_oom)
+    kw = dict(lm=lm, task_obj=Task(), ratio=0.5, n_boot=20, plots=False, log=lambda *a: None)
+    try:
+        t = prune("tiny", "tiny", "iterative", tmp_path / "p", batch_size="auto", **kw)[0]
+        assert t["params"]["batch_size"] == 3 and t["params"]["batch_size_auto"] is True
+        assert max(calls["ok"]) == 3                      # after the search no forward holds more than 3 rows
+        ref = prune("tiny", "tiny", "iterative", tmp_path / "fixed", batch_size=3, **kw)[0]
+        assert [s["removed"] for s in t["steps"]] == [s["removed"] for s in ref["steps"]]
+        lm._prunelens_autobatch = {"lo": None, "hi": None}   # a new process: nothing remembered on the model
+        n_failed = len(calls["failed"])
+        again = prune("tiny", "tiny", "iterative", tmp_path / "p", batch_size="auto", **kw)[0]
+        assert again["params"]["batch_size"] == 3 and len(calls["failed"]) == n_failed   # no new search
+    finally:
+        handle.remove()

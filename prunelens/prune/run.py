@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..engine.autobatch import is_auto
 from .cache import CacheFileError, PrefixCache
 from .calib import build_calib, file_prompts, resolve_add_bos, sample_prompts
 from .evaluate import n_to_remove
@@ -31,10 +32,8 @@ def check_values(*, tau=0.0, n_boot=1000, batch_size=16, cache_mb=512, laco_c=3,
     """Numbers of the pruning options: finite and in range (NaN compares False to every bound, so it is named)."""
     _finite("--tau", tau, 0)
     _count("--n-boot", n_boot)
-    if isinstance(batch_size, str) and batch_size.strip().lower() == "auto":
-        raise ValueError("--batch-size auto is not available for prune (its stored states are keyed by batches); "
-                         "give a number, e.g. the size an `analyze --batch-size auto` run recorded")
-    _count("--batch-size", batch_size)
+    if not (isinstance(batch_size, str) and batch_size.strip().lower() == "auto"):   # auto: resolved in `prune`
+        _count("--batch-size", batch_size)
     _finite("--cache-mb", cache_mb, 0)
     _count("--laco-c", laco_c, 2)
     _count("--laco-i", laco_i, 0)
@@ -115,6 +114,9 @@ def prune(model: str, task: str, method: str, out: str | Path, *, ratio: float |
     n_remove = n_to_remove(L, ratio, steps)
     add_bos = resolve_add_bos(lm, add_bos)
     check_lengths(lm, task_obj.samples, fmt, add_bos=add_bos, what=task_obj.name)
+    auto = is_auto(batch_size)
+    if auto:
+        batch_size = auto_batch_size(lm, task_obj.samples, fmt, add_bos, out, log)
     if calib == "task":
         prompts, src = sample_prompts(lm.tokenizer, task_obj.samples, fmt, add_bos), f"task:{task_obj.name}"
     elif Path(calib).is_file():
@@ -137,7 +139,10 @@ def prune(model: str, task: str, method: str, out: str | Path, *, ratio: float |
                   **({"heuristic": heuristic} if method in ("ppl", "taylor") else {}),
                   **({"laco_c": laco_c, "laco_i": laco_i, "laco_t": laco_t, "laco_lo": laco_lo}
                      if method == "laco" else {}),
-                  **({"mka_lambda": mka_lambda} if method == "mka" else {})}
+                  **({"mka_lambda": mka_lambda} if method == "mka" else {}),
+                  # an auto size is part of the key: stored states are keyed by batches (a fixed size is not, so
+                  # trajectories written before this stay resumable)
+                  **({"batch_size": batch_size, "batch_size_auto": True} if auto else {})}
         header = {"model": model, "model_path": lm.path, "model_class": lm.anatomy.model_class, "num_layers": L,
                   "task": task_obj.name, "split": task_obj.split, "source": task_obj.source,
                   "n_samples": len(task_obj.samples), "limit": limit, "sample": sample, "params": params,
@@ -166,6 +171,29 @@ def prune(model: str, task: str, method: str, out: str | Path, *, ratio: float |
             log(f"[prune] plotting failed: {e}")
         results.append(traj)
     return results
+
+
+def auto_batch_size(lm, samples, fmt, add_bos, out, log=print) -> int:
+    """`--batch-size auto` for a trajectory: every state must batch identically (the prefix cache and the resume
+    cache are keyed by forward calls), so the size is found once, by the engine's out-of-memory search on the longest
+    questions, and then fixed. A run being resumed keeps the size it recorded."""
+    from ..engine.autobatch import fixed
+    from ..engine.score import score
+    from ..results import read_json
+    for f in [Path(out) / "trajectory.json", *sorted(Path(out).glob("seed_*/trajectory.json"))]:
+        try:
+            b = (read_json(f).get("params") or {}).get("batch_size")
+        except (OSError, ValueError):
+            continue
+        if isinstance(b, int) and b >= 1:
+            log(f"[prune] --batch-size auto: resuming with the recorded size {b}")
+            return b
+    longest = sorted(samples, key=lambda x: -max(len(c) + len(t) for c, t in zip(x.contexts, x.continuations))
+                     if fmt == "cloze" else -len(x.letter_prompt))[:64]
+    score(lm, longest, fmt, depths=[lm.anatomy.num_layers], batch_size="auto", add_bos=add_bos, progress=False)
+    b = fixed("auto", lm)
+    log(f"[prune] --batch-size auto: {b} (the largest that fit the longest questions), fixed for the whole run")
+    return b
 
 
 def _shared_cache_file(cache_dir, lm, task_obj, fmt, cal, batch_size, add_bos, fingerprint) -> Path:
