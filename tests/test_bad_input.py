@@ -230,6 +230,20 @@ def test_out_equal_to_an_input_is_refused(ckpt, task, tmp_path, capsys, no_model
     assert snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("where", ["is", "contains"])
+def test_out_overlapping_the_data_folder_from_the_environment_is_refused(ckpt, tmp_path, capsys, no_model_load,
+                                                                          monkeypatch, where):
+    data = tmp_path / "data"                                           # without --data-dir, tasks come from here
+    data.mkdir()
+    (data / "keep.txt").write_text("task files")
+    monkeypatch.setenv("PRUNELENS_DATA_DIR", str(data))
+    out = data if where == "is" else tmp_path
+    before = snapshot(tmp_path)
+    one_line_error(analyze_args(ckpt, "arc_easy", out, "--overwrite"), capsys, "--out", f"{where} the input",
+                   "$PRUNELENS_DATA_DIR")
+    assert snapshot(tmp_path) == before
+
+
 # ------------------------------------------------------------------------------------------------ silent wrong results
 def test_resume_refuses_other_weights_and_other_data(tmp_path):
     lm = tiny_lm("llama", num_layers=4)

@@ -65,3 +65,31 @@ def test_cli_sweep(spec, tmp_path, capsys):
     assert main(["sweep", str(p)]) == 0
     assert "acc=" in capsys.readouterr().out
     assert (tmp_path / "o" / "summary.jsonl").is_file()
+
+
+def test_resume_refuses_other_weights_and_other_data(tmp_path):
+    import json
+    task = write_tiny_qa(tmp_path / "tinyqa.jsonl", 6)
+    model = save_model("llama", tmp_path / "llama", num_layers=3)
+    one = {"models": [str(model)], "tasks": [str(task)], "methods": ["dense"], "eval": {"batch_size": 4},
+           "load": {"device": "cpu"}}
+    out = tmp_path / "o"
+    first = run_sweep(one, out, log=lambda *_: None)
+    meta = out / "runs" / first[0]["run_id"] / "run.json"
+    stored = meta.read_text()
+    logs = []
+    assert _metrics(run_sweep(one, out, log=logs.append)) == _metrics(first)    # unchanged: kept, not redone
+    assert "1 already done, 0 to run" in logs[0] and meta.read_text() == stored
+    good = task.read_text()
+    task.write_text(good.replace('"answer": 1}', '"answer": 0}', 1))           # same file name, other data
+    with pytest.raises(ValueError, match="different task samples"):
+        run_sweep(one, out, log=lambda *_: None)
+    task.write_text(good)
+    meta.write_text(json.dumps({k: v for k, v in json.loads(stored).items() if k != "fingerprint"}))
+    with pytest.raises(ValueError, match="fingerprint"):                         # written before fingerprints
+        run_sweep(one, out, log=lambda *_: None)
+    meta.write_text(stored)
+    save_model("llama", model, num_layers=3, seed=1)                           # same path, other weights
+    with pytest.raises(ValueError, match="different model weights"):
+        run_sweep(one, out, log=lambda *_: None)
+    assert meta.read_text() == stored                                          # the finished run is untouched

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .backends import is_done, run_local, run_ray, summarize
+from .backends import check_local, is_done, run_local, run_ray, summarize
 from .spec import Run, expand, load_spec
 
 
@@ -16,12 +16,15 @@ def run_sweep(spec, out=None, backend: str = "local", address: str | None = None
         runs, raw = expand(spec), spec
     out = Path(out or raw.get("out") or "sweep-out")
     todo = [r for r in runs if not is_done(out, r)]
-    log(f"sweep: {len(runs)} runs, {len(runs) - len(todo)} already done, {len(todo)} to run ({backend})")
+    done = [r for r in runs if is_done(out, r)]
+    log(f"sweep: {len(runs)} runs, {len(done)} already done, {len(todo)} to run ({backend})")
     if backend == "local":
+        check_local(done, out)
         run_local(todo, out, log=log)
     elif backend == "ray":
-        if todo:
-            run_ray(todo, out, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, log=log)
+        if todo or done:
+            run_ray(todo, out, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run, log=log,
+                    done=done)
     else:
         raise ValueError(f"unknown backend {backend!r}: choose local or ray")
     return summarize(out, runs)
