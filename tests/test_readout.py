@@ -38,13 +38,15 @@ def test_untrained_translator_is_the_logit_lens(family, fmt):
         z = option_logits(lens, T(torch.as_tensor(H[:, d])), tok).detach().numpy()
         if fmt == "letter":                                       # the engine's letter logits, every depth
             np.testing.assert_allclose(np.where(np.isfinite(z), z, np.nan), sc.scores[:, d], atol=1e-4, equal_nan=True)
-        else:                                                     # first-token logits: log-softmax differs by a row constant
-            lp = sc.scores[:, d]
-            one = [k for k in range(len(S)) if all(len(encode_pair(lm.tokenizer, c, t, True)[1]) == 1
-                                                    for c, t in zip(S[k].contexts, S[k].continuations))]
-            for k in one:
-                diff = (z[k] - lp[k])[np.isfinite(lp[k])]
-                assert np.ptp(diff) < 1e-3
+        else:   # the first token of each option, read by a plain norm + lm_head (+ soft-cap) written here
+            a = lm.anatomy
+            with torch.no_grad():
+                zz = lm.model.get_output_embeddings()(a.final_norm(torch.as_tensor(H[:, d]))).double() * a.logit_scale
+                if a.softcap:
+                    zz = a.softcap * torch.tanh(zz / a.softcap)
+            t = tok.numpy()
+            want = np.where(t >= 0, np.take_along_axis(zz.numpy(), np.maximum(t, 0), 1), np.nan)
+            np.testing.assert_allclose(np.where(np.isfinite(z), z, np.nan), want, atol=1e-4, equal_nan=True)
 
 
 def test_fitting_lowers_the_training_kl_and_keeps_identity_reference():
@@ -93,6 +95,12 @@ def test_readouts_end_to_end_and_refuses_overlap():
     assert set(res["readouts"]) == {"logit_lens", "option_lens", "tuned_lens", "probe", "probe_shuffled"}
     for r in res["readouts"].values():
         assert len(r["acc"]) == 4 and "decision_depth_pred" in r["estimators"]
+    assert res["tuned"]["kl_eval_identity"][-1] == pytest.approx(0, abs=1e-6)   # the target is the final readout
+    # partial scoring (options with their own contexts): no single decision position, so no option-restricted lens
+    from dataclasses import replace
+    W = [replace(s, contexts=tuple(f"{c} ({k})" for k, c in enumerate(s.contexts))) for s in S]
+    res = readouts(lm, W[:8], W[8:], "cloze", steps=5, folds=2, n_boot=20, progress=False, log=lambda *_: None)
+    assert res["tuned"] is None and set(res["readouts"]) == {"logit_lens", "probe", "probe_shuffled"}
     with pytest.raises(ValueError, match="overlap"):
         readouts(lm, S[:8], S[4:], "cloze", log=lambda *_: None)
 

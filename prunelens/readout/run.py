@@ -25,7 +25,7 @@ from ..metrics import depth_summary
 from ..metrics.estimators import transition_estimators
 from .probe import probe_scores
 from .states import decision_states, option_states
-from .tuned import fit_tuned
+from .tuned import fit_tuned, option_logits
 
 READOUTS = ("logit_lens", "option_lens", "tuned_lens", "probe", "probe_shuffled")
 
@@ -75,25 +75,37 @@ def readouts(lm, train, evals, fmt: str = "cloze", *, score_kind: str = "raw", m
     pick = lambda sc: sc.norm if score_kind == "norm" else sc.scores          # noqa: E731
     log(f"readout: logit lens on {len(evals)} evaluation questions, every depth ...")
     lens_scores = pick(score(lm, evals, fmt, batch_size=batch_size, progress=progress))     # [N, D, K]
-    log(f"readout: final-depth targets on {len(train)} training questions ...")
-    P_tr = _softmax(pick(score(lm, train, fmt, depths=[L], batch_size=batch_size, progress=progress))[:, -1])
-    P_ev = _softmax(lens_scores[:, -1])
-    log("readout: decision states, tuned lens ...")
-    H_tr, H_ev = (decision_states(lm, x, fmt, batch_size) for x in (train, evals))
-    tok_tr, tok_ev = option_tokens(lm, train, fmt), option_tokens(lm, evals, fmt)
-    tuned = fit_tuned(Lens(lm.anatomy), H_tr, tok_tr, P_tr, H_ev, tok_ev, P_ev, rank=rank, steps=steps, seed=seed)
+    # The tuned lens reads the option tokens at the decision position (letter tokens; cloze: each option's first
+    # token), so its target is the final depth's distribution of that same readout: the untrained translator then
+    # matches it exactly at depth L. Cloze tasks whose options have their own contexts (partial scoring:
+    # WinoGrande) have no single decision position: no option-restricted lens there (the probes still run).
+    lens = Lens(lm.anatomy)
+    multi = fmt == "cloze" and any(len(set(s.contexts)) > 1 for s in (*train, *evals))
+    tuned = None
+    if not multi:
+        log("readout: decision states, tuned lens ...")
+        H_tr, H_ev = (decision_states(lm, x, fmt, batch_size) for x in (train, evals))
+        tok_tr, tok_ev = option_tokens(lm, train, fmt), option_tokens(lm, evals, fmt)
+        P_tr, P_ev = (_softmax(option_logits(lens, torch.as_tensor(H[:, -1]), torch.as_tensor(t)).numpy())
+                      for H, t in ((H_tr, tok_tr), (H_ev, tok_ev)))
+        tuned = fit_tuned(lens, H_tr, tok_tr, P_tr, H_ev, tok_ev, P_ev, rank=rank, steps=steps, seed=seed)
     log("readout: probes ...")
-    X = H_ev if fmt == "letter" else option_states(lm, evals, batch_size)
+    X = decision_states(lm, evals, fmt, batch_size) if fmt == "letter" else option_states(lm, evals, batch_size)
     probe = probe_scores(X, gold, n_opt, folds=folds, seed=seed, lam=lam)
     shuffled = probe_scores(X, gold, n_opt, folds=folds, seed=seed, lam=lam, shuffle_labels=True)
-    shared_first = float(np.mean([len(set(t[t >= 0].tolist())) < (t >= 0).sum() for t in tok_ev]))
     res = {"format": fmt, "score_kind": score_kind, "margin": margin, "num_layers": L, "n_train": len(train),
-           "n_eval": len(evals), "tuned": {"rank": rank, "steps": steps, **{k: tuned[k] for k in
-                                                                           ("kl_train", "kl_eval", "kl_eval_identity")}},
-           "probe": {"folds": folds, "lam": lam}, "options_sharing_a_decision_token": shared_first,
-           "readouts": {}}
-    for name, s in (("logit_lens", lens_scores), ("option_lens", tuned["identity_scores"]),
-                    ("tuned_lens", tuned["scores"]), ("probe", probe), ("probe_shuffled", shuffled)):
+           "n_eval": len(evals), "probe": {"folds": folds, "lam": lam}, "readouts": {},
+           "tuned": None if tuned is None else {"rank": rank, "steps": steps, "target": "final-depth option-token "
+                                                "distribution at the decision position",
+                                                **{k: tuned[k] for k in ("kl_train", "kl_eval", "kl_eval_identity")}},
+           "tuned_skipped": "options have their own contexts (partial scoring): no single decision position"
+           if tuned is None else None,
+           "options_sharing_a_decision_token": None if tuned is None else
+           float(np.mean([len(set(t[t >= 0].tolist())) < (t >= 0).sum() for t in tok_ev]))}
+    named = [("logit_lens", lens_scores)]
+    if tuned is not None:
+        named += [("option_lens", tuned["identity_scores"]), ("tuned_lens", tuned["scores"])]
+    for name, s in named + [("probe", probe), ("probe_shuffled", shuffled)]:
         res["readouts"][name] = _summary(s, gold, n_opt, margin, n_boot, seed)
     res["seconds"] = round(time.time() - t0, 1)
     return res

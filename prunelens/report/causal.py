@@ -67,17 +67,19 @@ def s_readout(R, tmp) -> str:
             rows.append([name, f"{x['acc'][-1]:.3f} {H.ci(x['acc_ci'][-1])}"]
                         + [H._est_cell((x.get("estimators") or {}).get(k))
                            for k in ("mean_dm_tp", "decision_depth_pred", "acc_changepoint")])
-        t = r["tuned"]
+        t = r.get("tuned")
+        how = (f"The tuned lens was fitted on {r['n_train']} other questions (rank {t['rank']}, {t['steps']} steps "
+               f"per depth); " if t else f"No tuned lens ({r.get('tuned_skipped')}); ")
         fig = H._draw(lambda p: readout_figure(r, p), Path(tmp) / f"readout{i}" / "readout.png", "the readouts",
-                      f"Accuracy by depth of each readout on the evaluation questions (bands: 95% CIs). The tuned "
-                      f"lens was fitted on {r['n_train']} other questions (rank {t['rank']}, {t['steps']} steps per "
-                      f"depth); probes are {r['probe']['folds']}-fold cross-validated. " + H._meta(r),
+                      "Accuracy by depth of each readout on the evaluation questions (bands: 95% CIs). " + how +
+                      f"probes are {r['probe']['folds']}-fold cross-validated. " + H._meta(r),
                       H._stored(r, "readout.png"))
-        kl = (f"tuned-lens KL to the final option distribution, evaluation split, mean over depths: "
-              f"{sum(t['kl_eval']) / len(t['kl_eval']):.3f} (untrained {sum(t['kl_eval_identity']) / len(t['kl_eval']):.3f}"
-              f"; training split {sum(t['kl_train']) / len(t['kl_train']):.3f})")
-        out.append(f"<h3>{H._title(r)}</h3><p class=note>{H.esc(kl)}. Options sharing a decision token: "
-                   f"{r['options_sharing_a_decision_token']:.0%} of questions.</p>"
+        mean = lambda v: sum(v) / len(v)                                   # noqa: E731
+        kl = (f"tuned-lens KL from the final option-token distribution, evaluation questions, mean over depths: "
+              f"{mean(t['kl_eval']):.3f} (untrained {mean(t['kl_eval_identity']):.3f}; training questions "
+              f"{mean(t['kl_train']):.3f}). Options sharing a decision token: "
+              f"{r['options_sharing_a_decision_token']:.0%} of questions." if t else how)
+        out.append(f"<h3>{H._title(r)}</h3><p class=note>{H.esc(kl)}</p>"
                    + H.table(["readout", "final accuracy", "mean-DM TP", "decision depth (pred)", "acc change-point"],
                              rows, "no readouts") + fig)
     return "".join(out)
