@@ -100,6 +100,27 @@ def test_decision_modes_touch_only_the_last_context_position_and_norm_keeps_dire
                 assert cos.min().item() > 1 - 1e-5
 
 
+def test_cloze_decision_restore_at_the_output_gives_the_dense_first_token_scores():
+    """Options of one token each: a cloze score is then the log-prob read at the decision position only, so writing
+    the dense output there (restore_decision at the pruned output depth) must give the dense scores exactly, through
+    the engine's context pass; multi-token options keep their pruned continuation scores."""
+    from prunelens.tasks.base import MCSample
+    lm = tiny_lm("llama", num_layers=5)
+    S = [MCSample(str(i), (s.contexts[0],) * 4, (" A", " B", " C", " D"), ("A", "B", "C", "D"), s.gold % 4, "x")
+         for i, s in enumerate(tiny_samples(6))]
+    keep = keep_from_remove([1, 2], 5)
+    with record_residuals(lm.anatomy, [5]) as (store, calls):
+        dense = score(lm, S, "cloze", depths=[5], batch_size=4, progress=False).scores[:, -1]
+    assert not any(calls.kinds)                            # single-token options: no continuation forwards
+    other, mean = _decision_rows(store[5], calls.kinds)
+    with pruned_view(lm, keep):
+        pruned = score(lm, S, "cloze", depths=[3], batch_size=4, progress=False).scores[:, -1]
+        with patch_residual(lm.anatomy, 3, _patcher("restore_decision", store[5], other, mean)):
+            got = score(lm, S, "cloze", depths=[3], batch_size=4, progress=False).scores[:, -1]
+    np.testing.assert_allclose(got, dense, atol=1e-5)
+    assert np.abs(pruned - dense).max() > 1e-3
+
+
 def test_other_question_rows_never_come_from_the_same_row():
     kinds = [False, True, False, False]
     stored = [torch.arange(3 * 2 * 4, dtype=torch.float32).reshape(3, 2, 4) + 100 * k for k in range(4)]
@@ -138,12 +159,32 @@ def test_restore_curve_end_to_end_matches_independent_models_and_its_invariants(
     for c in res["curves"]["norm_all"] + res["curves"]["restore_decision"]:
         assert c["d_dm_ci"][0] <= c["d_dm"] <= c["d_dm_ci"][1]
     qs = {a.get("key"): a for a in res["answers"]}
-    assert qs["silent"]["pruned_depth"] == 1 and qs["silent"]["status"] in (
-        "holds", "does not hold", "not resolved at this n")
+    # removed Silent layers (< tp = 4): 1, 2; the first kept layer after them is 3 = pruned depth 1, and no removed
+    # Decisive layer (4) lies below it: the questions are answered there, from that depth's cells
+    assert qs["silent"]["pruned_depth"] == 1 and qs["magnitude"]["pruned_depth"] == 1
     assert qs["silent"]["share_dm"] == pytest.approx(ra[1]["share_dm"])
+    gap_holds = res["gap"]["dm_ci"][0] > 0
+    lo, hi = ra[1]["share_dm_ci"]
+    assert qs["silent"]["status"] == ("not resolved at this n" if not gap_holds else "holds" if lo >= 0.5 else
+                                      "does not hold" if hi < 0.5 else "not resolved at this n")
+    oc = res["curves"]["other_decision"][1]
+    assert qs["control"]["status"] == ("holds" if oc["d_dm_ci"][1] <= 0 else "does not hold" if oc["d_dm_ci"][0] > 0
+                                       else "not resolved at this n")
     # nothing Silent removed (layers 0, 1 kept, tp = 2): the Silent depths are identities and answer nothing
     res = restore_curve(lm, S, "cloze", [2, 3], tp=2, modes=("restore_all",), n_boot=50, batch_size=4, progress=False)
     assert {a["status"] for a in res["answers"]} == {"not enough data"}
+
+
+def test_the_silent_restore_depth_gives_back_every_removed_silent_layer_and_no_decisive_one():
+    from prunelens.causal.restore import silent_restore_depth
+    keep = [0, 1, 2, 3, 4, 5, 6, 7, 10, 11]                    # removed 8, 9 just before tp = 10
+    assert silent_restore_depth(keep, [8, 9], 10) == (8, "")   # pruned depth 8 = dense depth 10: 8, 9 given back
+    j, why = silent_restore_depth([0, 1, 2, 5, 6], [3, 4], 4)  # 3 is Silent, 4 Decisive, no kept layer between
+    assert j is None and "Decisive layers [4]" in why
+    assert silent_restore_depth([0, 1, 2], [3, 4], 2)[0] is None           # nothing Silent removed
+    assert silent_restore_depth([0, 2, 3], [1], 3) == (1, "")
+    j, why = silent_restore_depth([0, 1], [2, 3], 4)                         # only the output is left: trivial
+    assert j is None and "dense model itself" in why
 
 
 def test_restore_curve_refuses_bad_input_before_compute():
@@ -183,9 +224,12 @@ def test_skip_effects_against_hand_built_models():
             keep = [m for m in range(5) if m != i]
             su = updates(hand_model(lm.model, keep))
             for jj, m in enumerate(keep[:-1]):
-                num = sum((s[jj] - d[m]).norm(dim=-1).sum().item() for s, d in zip(su, du))
-                den = sum(d[m].norm(dim=-1).sum().item() for d in du)
+                # BOS (position 0: the tiny tokenizer adds it) is left out, as skip_effects does
+                num = sum((s[jj, 1:] - d[m, 1:]).norm(dim=-1).sum().item() for s, d in zip(su, du))
+                den = sum(d[m, 1:].norm(dim=-1).sum().item() for d in du)
+                mag = sum(s[jj, 1:].norm(dim=-1).sum().item() for s in su)
                 assert rel[r, m] == pytest.approx(num / den, rel=1e-4, abs=1e-6)
+                assert ratio[r, m] == pytest.approx(mag / den, rel=1e-4, abs=1e-6)
     dec = {row["layer"]: row for row in res["decision"]}
     assert set(dec) == {1, 3} and all(row["d_acc_ci"][0] <= row["d_acc"] <= row["d_acc_ci"][1] for row in dec.values())
 

@@ -1,9 +1,9 @@
 """Letter-format controls: other letters and permuted options keep the questions and move only what they say."""
 import numpy as np
 import pytest
+import torch
 
 from helpers import tiny_lm, tiny_samples, write_tiny_qa
-from prunelens.engine.encode import letter_token_ids
 from prunelens.engine.score import score
 from prunelens.tasks import TaskError, load_task
 from prunelens.tasks.controls import permute_options, relabel
@@ -29,11 +29,18 @@ def test_relabel_rewrites_the_option_lines_and_the_decision_tokens():
 def test_relabelled_letters_are_scored_on_their_own_tokens():
     lm, S = tiny_lm("llama", num_layers=2), tiny_samples(4)
     R = relabel(S, "EDCBA")          # the tiny tokenizer has single tokens for " A".." E" only
-    sc = score(lm, R, "letter", progress=False)
-    ids = [letter_token_ids(lm.tokenizer, r.letter_prompt, r.letters, True) for r in R]
-    plain = score(lm, S, "letter", progress=False)
-    assert not np.allclose(np.nan_to_num(sc.scores), np.nan_to_num(plain.scores))
-    assert sc.info["letter_token_ids"] == ids
+    sc = score(lm, R, "letter", depths=[2], progress=False)
+    a = lm.anatomy
+    for i, r in enumerate(R):   # option k's score is the final logit of the token " " + letters[k], read here
+        ids = lm.tokenizer(r.letter_prompt)["input_ids"]
+        if lm.tokenizer.bos_token_id is not None and ids[:1] != [lm.tokenizer.bos_token_id]:
+            ids = [lm.tokenizer.bos_token_id] + ids
+        with torch.no_grad():
+            logits = lm.model(input_ids=torch.tensor([ids])).logits[0, -1]
+        for k, letter in enumerate(r.letters):
+            tid = lm.tokenizer(r.letter_prompt + letter)["input_ids"][-1]
+            assert lm.tokenizer.decode([tid]) == letter
+            assert sc.scores[i, -1, k] == pytest.approx(logits[tid].item(), abs=1e-4)
 
 
 def test_permute_moves_gold_with_its_option_and_leaves_cloze_scores_alone():

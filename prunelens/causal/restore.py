@@ -100,9 +100,9 @@ def _patcher(mode: str, stored: list[torch.Tensor], other: dict, mean: torch.Ten
 
 
 def _decision_rows(stored: list[torch.Tensor], kinds: list[bool]):
-    """Dense decision-position residuals of every context forward: {k: [B, d]} for another question (rows shifted by
-    half the rows, so never the same question for any task with fewer contexts per question than half the set)
-    and their mean [d]."""
+    """Dense decision-position residuals of every context forward: {k: [B, d]} for another row (rows, in forward
+    order, shifted by half their number: never the row itself; for partial-scoring tasks, whose questions have one
+    row per context, the shifted row can rarely be another context of the same question) and their mean [d]."""
     ks = [k for k, cached in enumerate(kinds) if not cached]
     rows = torch.cat([stored[k][:, -1].float() for k in ks])          # [R, d]
     R = len(rows)
@@ -209,51 +209,71 @@ def _at(curve: list[dict], j: int) -> dict | None:
     return next((c for c in curve if c["pruned_depth"] == j), None)
 
 
-def answers(res: dict) -> list[dict]:
-    """The two questions of issue 12, each decided by an interval at a depth fixed before looking at the curve: the
-    last Silent depth of the pruned network (the deepest pruned depth whose dense depth lies below tp).
+def silent_restore_depth(keep: list[int], removed: list[int], tp: int) -> tuple[int | None, str]:
+    """The pruned depth at which every removed Silent layer (a layer i < tp: its input is a Silent state) is given
+    back and no removed Decisive layer is: the first kept layer after the last removed Silent layer. Restoring every
+    position there runs the dense layers 0..keep[j]-1. (None, why) when no depth separates the two."""
+    sil = [r for r in removed if r < tp]
+    if not sil:
+        return None, f"no removed layer lies in the Silent Phase (every removed layer >= tp={tp})"
+    m = max(sil)
+    j = next((j for j, k in enumerate(keep) if k > m), None)
+    if j is None:
+        return None, (f"no layer is kept after the last removed Silent layer ({m}): giving it back is the dense "
+                      f"model itself")
+    dec = [r for r in removed if tp <= r < keep[j]]
+    if dec:
+        return None, (f"the first depth after the last removed Silent layer ({m}) also gives back removed Decisive "
+                      f"layers {dec}: no depth separates the phases for this removal set")
+    return j, ""
 
-    1. Restoring the Silent Phase's states brings the decision back: restore_all's recovered share of the lost DM
-       is >= 1/2 there, with the Decisive layers still pruned.
+
+def answers(res: dict) -> list[dict]:
+    """The questions of issue 12, each decided by an interval at a depth fixed by the removal set and tp before
+    looking at the curve: the pruned depth that gives back every removed Silent layer and no removed Decisive one
+    (`silent_restore_depth`).
+
+    1. Restoring the Silent-Phase states brings the decision back: restore_all's recovered share of the lost DM is
+       >= 1/2 there, with the removed Decisive layers still missing.
     2. Magnitude alone explains the loss: norm_all's recovered share of the lost DM is >= 1/2 at the same depth.
-    3. The control restores nothing: other_decision's paired DM change CI contains 0 or lies below it.
-    A gap whose CI contains 0 leaves nothing to recover: every answer is then "not resolved"."""
-    out = []
+    3. Control: another question's state restores nothing: other_decision's paired DM change is <= 0 (holds when its
+       CI lies at or below 0, does not hold when above 0).
+    A DM gap whose CI contains 0 leaves nothing to recover: 1 and 2 are then "not resolved at this n"."""
     curves, tp, gap = res["curves"], res.get("tp"), res["gap"]
-    # Silent depths after a removed layer: where dense depth == pruned depth nothing was removed yet and restoring
-    # is the identity, so such a depth answers nothing.
-    silent = [c["pruned_depth"] for c in next(iter(curves.values()), [])
-              if c["phase"] == "silent" and c["dense_depth"] != c["pruned_depth"]]
-    if tp is None or not silent:
-        why = ("no transition depth given (tp)" if tp is None else
-               f"no measured pruned depth below tp={tp} comes after a removed layer (nothing Silent was removed, or "
-               f"those depths were not patched)")
+    if tp is None:
+        return [{"question": q, "key": k, "status": "not enough data", "evidence": "no transition depth given (tp)"}
+                for k, q in QUESTIONS.items()]
+    j, why = silent_restore_depth(res["kept"], res["removed"], tp)
+    measured = {c["pruned_depth"] for c in next(iter(curves.values()), [])}
+    if j is not None and j not in measured:
+        j, why = None, f"pruned depth {j} (where the Silent layers are given back) was not patched"
+    if j is None:
         return [{"question": q, "key": k, "status": "not enough data", "evidence": why} for k, q in QUESTIONS.items()]
-    j = max(silent)
+    out = []
     gap_status = decide(*gap["dm_ci"], ">", 0.0)
     for key, mode in (("silent", "restore_all"), ("magnitude", "norm_all")):
         q = QUESTIONS[key]
         c = _at(curves.get(mode, []), j)
         if c is None:
-            out.append({"question": q, "status": "not enough data", "evidence": f"mode {mode} not run at depth {j}"})
+            out.append({"question": q, "key": key, "status": "not enough data",
+                        "evidence": f"mode {mode} not run at depth {j}"})
             continue
         lo, hi = c["share_dm_ci"]
         status = decide(lo, hi, ">=", RECOVER_SHARE) if gap_status == "holds" else "not resolved at this n"
         out.append({"question": q, "key": key, "mode": mode, "pruned_depth": j, "dense_depth": c["dense_depth"],
                     "status": status, "share_dm": c["share_dm"], "share_dm_ci": c["share_dm_ci"],
-                    "evidence": f"{mode} at pruned depth {j} (dense depth {c['dense_depth']}, last Silent depth, tp="
-                                f"{tp}): recovered share of the lost DM {_fmt(c['share_dm'])} [{_fmt(lo)}, {_fmt(hi)}]"
-                                f" (claim: >= {RECOVER_SHARE}); DM gap dense - pruned {gap['dm']:.3f} "
-                                f"[{gap['dm_ci'][0]:.3f}, {gap['dm_ci'][1]:.3f}]"})
+                    "evidence": f"{mode} at pruned depth {j} (dense depth {c['dense_depth']}: every removed Silent "
+                                f"layer given back, tp={tp}): recovered share of the lost DM {_fmt(c['share_dm'])} "
+                                f"[{_fmt(lo)}, {_fmt(hi)}] (claim: >= {RECOVER_SHARE}); DM gap dense - pruned "
+                                f"{gap['dm']:.3f} [{gap['dm_ci'][0]:.3f}, {gap['dm_ci'][1]:.3f}]"})
     c = _at(curves.get("other_decision", []), j)
-    if c is not None:   # the control must not "bring the decision back": its share's CI lies below 1/2
-        lo, hi = c["share_dm_ci"]
-        out.append({"question": "another question's state does not bring the decision back (control)",
-                    "key": "control", "mode": "other_decision", "pruned_depth": j, "dense_depth": c["dense_depth"],
-                    "status": decide(lo, hi, "<", RECOVER_SHARE) if gap_status == "holds" else "not resolved at this n",
-                    "share_dm": c["share_dm"], "share_dm_ci": c["share_dm_ci"],
-                    "evidence": f"other_decision at pruned depth {j}: recovered share of the lost DM "
-                                f"{_fmt(c['share_dm'])} [{_fmt(lo)}, {_fmt(hi)}] (claim: < {RECOVER_SHARE})"})
+    if c is not None:
+        lo, hi = c["d_dm_ci"]
+        out.append({"question": "another question's state restores nothing (control)", "key": "control",
+                    "mode": "other_decision", "pruned_depth": j, "dense_depth": c["dense_depth"],
+                    "status": decide(lo, hi, "<=", 0.0), "d_dm": c["d_dm"], "d_dm_ci": c["d_dm_ci"],
+                    "evidence": f"other_decision at pruned depth {j}: DM change against the pruned model "
+                                f"{c['d_dm']:+.3f} [{lo:+.3f}, {hi:+.3f}] (claim: <= 0)"})
     return out
 
 

@@ -6,7 +6,7 @@ Layer m's contribution at a token is its update u_m = h_{m+1} - h_m (raw residua
 skipped, for every later layer m > i:
   rel_change[i, m] = sum_t ||u_m^skip(t) - u_m(t)|| / sum_t ||u_m(t)||   (how much m's update changes)
   norm_ratio[i, m] = sum_t ||u_m^skip(t)|| / sum_t ||u_m(t)||            (does m write more or less)
-over every non-pad prompt token t (the prompt of `prompt_ids`: cloze context, letter prompt). Layers before i are
+over every non-pad prompt token t but BOS (the prompt of `prompt_ids`: cloze context, letter prompt). Layers before i are
 untouched (their row entries are 0 / 1 exactly: the test checks it); m = i is NaN (the layer is gone).
 A late layer whose rel_change is near 0 for every earlier skip computes the same thing whatever came before it; a
 large change marks a layer that builds on the skipped one. The decision effect of each skip is the paired change of
@@ -50,7 +50,8 @@ def skip_effects(lm, samples, fmt: str = "cloze", *, layers=None, decision: bool
     layers = list(range(L)) if layers is None else check_layer_ids(layers, L, "skipped layers")
     if L < 2:
         raise ValueError("skip effects need a model with at least 2 layers")
-    ids, _ = prompt_ids(lm, samples, fmt)
+    ids, add_bos = prompt_ids(lm, samples, fmt)
+    bos = lm.tokenizer.bos_token_id if add_bos else None
     lengths = [len(x) for x in ids]
     order = sorted(range(len(ids)), key=lambda i: -lengths[i])
     diff = np.zeros((len(layers), L))
@@ -60,7 +61,9 @@ def skip_effects(lm, samples, fmt: str = "cloze", *, layers=None, decision: bool
     bar = tqdm(total=len(batches) * (len(layers) + 1), desc="skip effects", disable=not progress)
     for batch in batches:
         x, mask, pos = _left_pad([ids[i] for i in batch], lm.tokenizer.pad_token_id or 0, lm.device)
-        m = mask.bool()[:, None, :]                                         # [B, 1, T]
+        # BOS is left out: its attention-sink state is the same for every prompt and its updates are outliers
+        # that would dominate the sums (as analyses/states.py leaves it out of the token mean)
+        m = (mask.bool() & (x != bos) if bos is not None else mask.bool())[:, None, :]     # [B, 1, T]
         u = _updates(lm, x, mask, pos)                                      # [B, L, T, d]
         un = u.norm(dim=-1)
         dense_norm += (un * m).sum((0, 2)).double().cpu().numpy()
@@ -79,8 +82,9 @@ def skip_effects(lm, samples, fmt: str = "cloze", *, layers=None, decision: bool
         rel, ratio = diff / dense_norm, skip_norm / dense_norm
     for r, i in enumerate(layers):
         rel[r, i] = ratio[r, i] = np.nan
-    res = {"num_layers": L, "skipped": layers, "n_samples": len(samples), "n_tokens": int(sum(lengths)),
-           "rel_change": rel, "norm_ratio": ratio, "dense_update_norm": dense_norm / max(1, sum(lengths)),
+    n_tok = int(sum(len(x) - (bos is not None and len(x) > 0 and x[0] == bos) for x in ids))
+    res = {"num_layers": L, "skipped": layers, "n_samples": len(samples), "n_tokens": n_tok, "bos_excluded": bos is not None,
+           "rel_change": rel, "norm_ratio": ratio, "dense_update_norm": dense_norm / max(1, n_tok),
            "format": fmt, "score_kind": score_kind, "margin": margin}
     if decision:
         kw = dict(batch_size=batch_size, progress=False)
