@@ -15,7 +15,11 @@ def cmd_plan_eval(a) -> int:
     with staged(a.out) as d:
         write_json(d / "evaluation.json", res)
     for name, s in res["scores"].items():
-        print(f"{name}: MAE {s['mae']} {s['mae_ci']} over {s['n']} points, Spearman {s['spearman']}")
+        if name == "_common":
+            print(f"on the {s['n']} points every predictor covers: " + ", ".join(
+                f"{k} MAE {v:.3f}" for k, v in s.items() if k != "n" and v is not None))
+        else:
+            print(f"{name}: MAE {s['mae']} {s['mae_ci']} over {s['n']} points, Spearman {s['spearman']}")
     for k, v in res["versus"].items():
         print(f"{k}: {v['verdict']} (MAE difference {v['mae_diff']}, 95% CI {v['ci']}, n={v['n']})")
     print(f"results: {a.out}/evaluation.json")

@@ -28,11 +28,27 @@ from ..results import read_json
 from .predict import critical_k, predicted_curve
 
 PREDICTORS = ("plan", "plan_loo", "paper_rule", "last_25pct")
+MIN_POINTS = 8     # a percentile bootstrap over fewer points is about [min, max]: no verdict from it
 
 
 def _method_key(traj: dict) -> str:
     m = T.method(traj)
     return {"iterative+skip": "ip_skip"}.get(m, m)
+
+
+def same_questions(plan: dict, traj: dict) -> bool:
+    """A trajectory is ground truth for a plan only on the same model, task, questions and score: the samples digest
+    when both record one (trajectories since fingerprints), else split, n, --sample/--seed and score."""
+    if str(traj.get("task")) != str(plan.get("task")) or \
+            Path(str(traj.get("model"))).name != Path(str(plan.get("model"))).name:
+        return False
+    a, b = (plan.get("fingerprint") or {}).get("samples"), (traj.get("fingerprint") or {}).get("samples")
+    if a and b:
+        return a == b
+    p = traj.get("params") or {}
+    cfg = plan.get("config") or {}
+    return (traj.get("split") == plan.get("split") and traj.get("n_samples") == plan.get("n_samples")
+            and traj.get("sample") == cfg.get("sample") and p.get("score", "raw") == plan.get("score_kind"))
 
 
 def load_points(plan_dirs, traj_roots) -> list[dict]:
@@ -47,8 +63,7 @@ def load_points(plan_dirs, traj_roots) -> list[dict]:
             z = np.load(f.parent / "outcomes.npz", allow_pickle=False)
             truth = {}
             for tf, t in trajs:
-                if str(t.get("task")) == str(p.get("task")) and Path(str(t.get("model"))).name == \
-                        Path(str(p.get("model"))).name:
+                if same_questions(p, t):
                     pt = point_from_trajectory(t, p.get("gamma", 0.5), str(tf))
                     truth.setdefault(_method_key(t), []).append({**pt, "traj": t})
             points.append({"plan": p, "dir": str(f.parent), "outcomes": {k: z[k] for k in z.files}, "truth": truth})
@@ -67,6 +82,13 @@ def fit_c(points) -> float | None:
         order = p["plan"]["order"]
         pred = np.cumsum((single - dense[:, None])[:, order, 0].mean(0))[:-1]   # k = 1..L-1
         meas = actual[:, 1:, 0].mean(0) - dense[:, 0].mean()
+        # only up to the measured critical k: past it accuracy sits at chance while the sum keeps falling, and
+        # those k would set c instead of the region the prediction is for
+        pl = p["plan"]
+        kc = critical_k(np.concatenate([[dense[:, 0].mean()], actual[:, 1:, 0].mean(0)]), dense[:, 0].mean(),
+                        pl["chance"], pl.get("gamma", 0.5))
+        if kc is not None:
+            pred, meas = pred[:kc], meas[:kc]
         num += float(pred @ meas)
         den += float(pred @ pred)
     return None if den == 0 else num / den
@@ -129,16 +151,21 @@ def evaluate(points, truth_method: str = "ip_skip") -> dict:
         rho = stats.spearmanr(*zip(*both)).statistic if len(both) >= 3 and varied else None
         scores[name] = {"n": len(both), "mae": float(err.mean()) if len(err) else None, "mae_ci": _boot_ci(err),
                         "spearman": None if rho is None or not np.isfinite(rho) else float(rho)}
+    # the same MAEs on the points where every predictor and the truth are defined: the per-predictor MAEs above
+    # rest on different points (a plan predicting no collapse is dropped there)
+    common = [r for r in rows if r["truth"] is not None and all(r[n] is not None for n in PREDICTORS)]
+    scores["_common"] = {"n": len(common), **{n: float(np.mean([abs(r[n] - r["truth"]) for r in common]))
+                                              if common else None for n in PREDICTORS}}
     versus = {}
     for mine in ("plan", "plan_loo"):
         for base in ("paper_rule", "last_25pct"):
             d = np.array([abs(r[mine] - r["truth"]) - abs(r[base] - r["truth"]) for r in rows
                           if None not in (r[mine], r[base], r["truth"])])
-            ci = _boot_ci(d)
+            ci = _boot_ci(d) if len(d) >= MIN_POINTS else None
             versus[f"{mine}_vs_{base}"] = {
                 "n": len(d), "mae_diff": float(d.mean()) if len(d) else None, "ci": ci,
-                "verdict": "not enough data" if ci is None else "beats" if ci[1] < 0 else
-                "worse" if ci[0] > 0 else "not resolved at this n"}
+                "verdict": f"not enough data (n = {len(d)} < {MIN_POINTS} points)" if ci is None else
+                "beats" if ci[1] < 0 else "worse" if ci[0] > 0 else "not resolved at this n"}
     return {"truth_method": truth_method, "points": rows, "scores": scores, "versus": versus,
             "budget": budget_shares(points)}
 

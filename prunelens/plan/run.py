@@ -33,8 +33,9 @@ def single_removals(lm, samples, fmt, *, score_kind="raw", margin="logit", batch
 
 
 def _phase(i: int, tp) -> str | None:
-    # layer i maps depth i to i+1: it is Decisive when its output is a Decisive state (i + 1 > tp - 1)
-    return None if tp is None else ("decisive" if i >= tp - 1 else "silent")
+    # layer i maps depth i to i+1; it belongs to the phase of its input state (as ablation.py and restore label
+    # them): Silent while i < tp, so layer tp-1, which writes the first Decisive state, is still Silent
+    return None if tp is None else ("decisive" if i >= tp else "silent")
 
 
 def make_plan(dense, single, *, chance: float, tp=None, tp_source=None, max_drop=0.05, ratio=None, c=1.0,
@@ -48,7 +49,7 @@ def make_plan(dense, single, *, chance: float, tp=None, tp_source=None, max_drop
     curve = predicted_curve(dense, single, order, c=c, n_boot=n_boot, seed=seed, chance=chance)
     dacc = float(dense[:, 0].mean())
     kc = critical_k(np.array(curve["acc"]), dacc, chance, gamma)
-    kci = critical_interval(curve.pop("boot_acc"), dacc, chance, gamma)
+    kci = critical_interval(curve.pop("boot_acc"), curve.pop("boot_dense"), chance, gamma)
     k_rec = recommend(curve, max_drop) if ratio is None else min(L - 1, int(np.ceil(ratio * L - 1e-9)))
     removed = sorted(order[:k_rec])
     plan = {"num_layers": L, "n_samples": N, "chance": chance, "gamma": gamma, "additivity_c": c,
@@ -105,7 +106,10 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
     log(f"plan: {L} single-layer removals ...")
     dense, single = single_removals(lm, t.samples, fmt, score_kind=score_kind, margin=margin, batch_size=batch_size,
                                     progress=progress)
-    res = {**_meta(lm, t, fmt, score_kind=score_kind, margin=margin),
+    from ..fingerprint import samples_digest
+    res = {**_meta(lm, t, fmt, score_kind=score_kind, margin=margin,
+                   config={k: v for k, v in (task_kw or {}).items() if k in ("sample", "seed", "limit")},
+                   fingerprint={"samples": samples_digest(t.samples)}),
            **make_plan(dense, single, chance=chance, tp=tp, tp_source=tp_source, max_drop=max_drop, ratio=ratio,
                        n_boot=n_boot, seed=seed)}
     if verify:
@@ -163,5 +167,7 @@ def summary_md(p: dict) -> str:
                      f"against dense (predicted {r['predicted_d_acc']:+.3f}).")
     lines += ["", "Why:", ""] + [f"- {x}" for x in p["explanation"]]
     lines += ["", "Method: single-layer removals of the dense model, summed (first-order additivity, c = "
-              f"{p['additivity_c']}); bands are question-bootstrap 95% intervals. See prunelens/plan/predict.py.", ""]
+              f"{p['additivity_c']}); bands are question-bootstrap 95% intervals that re-rank the layers in every "
+              "resample. --verify measures the set on the same questions it was chosen on (in-sample); "
+              "`plan-eval` scores the prediction against trajectories. See prunelens/plan/predict.py.", ""]
     return "\n".join(lines)

@@ -41,7 +41,7 @@ PY
 
 for P in "${POINTS[@]}"; do
   read -r M T N S SPLIT TRAJ <<< "$P"
-  D=$OUT/$M/$T
+  D=$OUT/$M/${T}_n$N          # one folder per question set: the same task is a point per sample it was pruned on
   if [[ -f $D/plan.json ]]; then echo "[plan] $M $T: done"; continue; fi
   if [[ ! -f $TRAJ/iterative_skip/trajectory.json ]]; then echo "[plan] $M $T: waiting for $TRAJ"; continue; fi
   TP=$(tp_of "$M" "$T" "$TRAJ")
