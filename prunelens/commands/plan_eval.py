@@ -27,7 +27,7 @@ def cmd_plan_eval(a) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("plan-eval", help="leave-one-(model, task)-out evaluation of `plan` against trajectories and "
+    p = sub.add_parser("plan-eval", aliases=["plan_eval"], help="leave-one-(model, task)-out evaluation of `plan` against trajectories and "
                                          "the rules of thumb (paper's safe margin, drop the last 25%%)")
     p.add_argument("--plans", nargs="+", required=True, help="folders holding plan runs (plan.json, outcomes.npz)")
     p.add_argument("--trajectories", nargs="+", required=True,
