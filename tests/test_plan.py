@@ -64,6 +64,26 @@ def _with_identity_layers(lm, layers):
     return lm
 
 
+@pytest.mark.parametrize("fmt", ["cloze", "letter"])
+def test_single_removals_from_the_stored_dense_prefix_equal_whole_passes(fmt):
+    """The cloze passes start at the removed layer from the dense residual stored per forward call; every number
+    equals a whole pass of the pruned model (and letter format, which has no resume path, runs whole)."""
+    from prunelens.engine.score import score
+    from prunelens.model.surgery import keep_from_remove, pruned_view
+    from prunelens.plan.run import DensePrefix, _outcome, _score_without
+    lm, S = tiny_lm("gemma3", num_layers=5), tiny_samples(7)
+    prefix = DensePrefix(fmt)
+    dense, single = single_removals(lm, S, fmt, batch_size=3, progress=False, prefix=prefix)
+    assert bool(prefix.store) == (fmt == "cloze")
+    for removed in ([0], [2], [4], [1, 3], [3, 4]):
+        with pruned_view(lm, keep_from_remove(removed, 5)):
+            whole = _outcome(score(lm, S, fmt, depths=[5 - len(removed)], batch_size=3, progress=False), "raw",
+                             "logit")
+        got = single[:, removed[0]] if len(removed) == 1 else _score_without(lm, S, fmt, removed, prefix, "raw",
+                                                                              "logit", 3)
+        np.testing.assert_allclose(got, whole, atol=1e-5)
+
+
 def test_identity_layers_cost_nothing_exactly():
     lm = _with_identity_layers(tiny_lm("llama", num_layers=5), [1, 3])
     dense, single = single_removals(lm, tiny_samples(8), "cloze", progress=False)

@@ -18,17 +18,53 @@ def _outcome(sc, score_kind, margin):
     return o(sc, score_kind, margin)
 
 
-@torch.no_grad()
-def single_removals(lm, samples, fmt, *, score_kind="raw", margin="logit", batch_size=16, progress=True):
-    """(dense [N, 2], single [N, L, 2]): per-question (correct, DM) of the dense model and of the model without each
-    single layer, final depth only."""
+class DensePrefix:
+    """The dense model's full residuals at every depth, per forward call of a cloze scoring run (engine Resume keys).
+    A model without layers R computes exactly the dense states up to depth min(R): its scoring can start there from
+    the stored residual instead of recomputing the prefix (as the prune engine's prefix cache does). Letter-format
+    scoring has no resume path: `resume` gives None there and the passes run whole."""
+
+    def __init__(self, fmt: str, enabled: bool = True):
+        self.on = enabled and fmt == "cloze"
+        self.store: dict = {}
+
+    def saver(self, num_layers: int):
+        from ..engine.score import Resume
+        if not self.on:
+            return None
+        return Resume(save=list(range(num_layers)), put=lambda d, call, h: self.store.__setitem__((d, call), h))
+
+    def resume(self, removed, num_layers: int):
+        from ..engine.score import Resume
+        start = min(removed)
+        # from depth 0 there is nothing to reuse; past the last kept layer nothing would run (the engine needs one)
+        if not self.on or start == 0 or start >= num_layers - len(removed):
+            return None
+        return Resume(start=start, fetch=lambda call: self.store[(start, call)])
+
+
+def _score_without(lm, samples, fmt, removed, prefix: DensePrefix, score_kind, margin, batch_size):
     L = lm.anatomy.num_layers
-    kw = dict(batch_size=batch_size, progress=False)
-    dense = _outcome(score(lm, samples, fmt, depths=[L], **kw), score_kind, margin)
+    with pruned_view(lm, keep_from_remove(removed, L)):
+        kw = {"resume": r} if (r := prefix.resume(removed, L)) is not None else {}
+        sc = score(lm, samples, fmt, depths=[L - len(removed)], batch_size=batch_size, progress=False, **kw)
+    return _outcome(sc, score_kind, margin)
+
+
+@torch.no_grad()
+def single_removals(lm, samples, fmt, *, score_kind="raw", margin="logit", batch_size=16, progress=True,
+                    prefix: DensePrefix | None = None):
+    """(dense [N, 2], single [N, L, 2]): per-question (correct, DM) of the dense model and of the model without each
+    single layer, final depth only. Cloze passes start at the removed layer from the stored dense residual
+    (`DensePrefix`: the same numbers, about half the forward cost)."""
+    L = lm.anatomy.num_layers
+    prefix = prefix or DensePrefix(fmt)
+    kw = {"resume": r} if (r := prefix.saver(L)) is not None else {}
+    dense = _outcome(score(lm, samples, fmt, depths=[L], batch_size=batch_size, progress=False, **kw),
+                     score_kind, margin)
     single = np.zeros((len(samples), L, 2))
     for i in tqdm(range(L), desc="plan: single-layer removals", disable=not progress):
-        with pruned_view(lm, keep_from_remove([i], L)):
-            single[:, i] = _outcome(score(lm, samples, fmt, depths=[L - 1], **kw), score_kind, margin)
+        single[:, i] = _score_without(lm, samples, fmt, [i], prefix, score_kind, margin, batch_size)
     return dense, single
 
 
@@ -104,8 +140,9 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
                 tp, tp_source = e["point"], f"{k} ({e.get('verdict')})"
                 break
     log(f"plan: {L} single-layer removals ...")
+    prefix = DensePrefix(fmt)
     dense, single = single_removals(lm, t.samples, fmt, score_kind=score_kind, margin=margin, batch_size=batch_size,
-                                    progress=progress)
+                                    progress=progress, prefix=prefix)
     from ..fingerprint import samples_digest
     res = {**_meta(lm, t, fmt, score_kind=score_kind, margin=margin,
                    config={k: v for k, v in (task_kw or {}).items() if k in ("sample", "seed", "limit")},
@@ -115,9 +152,7 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
     if verify:
         rem = res["recommended"]["removed"]
         log(f"plan: verifying the recommended set {rem} ...")
-        with pruned_view(lm, keep_from_remove(rem, L)):
-            got = _outcome(score(lm, t.samples, fmt, depths=[L - len(rem)], batch_size=batch_size, progress=False),
-                           score_kind, margin)
+        got = (_score_without(lm, t.samples, fmt, rem, prefix, score_kind, margin, batch_size) if rem else dense)
         res["verify"] = {"removed": rem, "acc": float(got[:, 0].mean()), "dm": float(got[:, 1].mean()),
                          **paired(dense, got, n_boot, seed)}
     if verify_curve:   # ground truth along the plan's own order, every k: what evaluate.py calibrates c on
@@ -125,10 +160,8 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
         actual = np.full((len(t.samples), L, 2), np.nan)
         actual[:, 0] = dense
         for k in tqdm(range(1, L), desc="plan: verify curve", disable=not progress):
-            rem = res["order"][:k]
-            with pruned_view(lm, keep_from_remove(rem, L)):
-                actual[:, k] = _outcome(score(lm, t.samples, fmt, depths=[L - k], batch_size=batch_size,
-                                              progress=False), score_kind, margin)
+            actual[:, k] = _score_without(lm, t.samples, fmt, res["order"][:k], prefix, score_kind, margin,
+                                          batch_size)
         res["verify_curve"] = {"k": list(range(L)), "acc": actual[:, :, 0].mean(0).tolist(),
                                "dm": actual[:, :, 1].mean(0).tolist()}
     if export:
