@@ -170,6 +170,13 @@ def test_restore_curve_end_to_end_matches_independent_models_and_its_invariants(
     oc = res["curves"]["other_decision"][1]
     assert qs["control"]["status"] == ("holds" if oc["d_dm_ci"][1] <= 0 else "does not hold" if oc["d_dm_ci"][0] > 0
                                        else "not resolved at this n")
+    # the phase split: the model without only the removed Silent layers (1, 2) / only the Decisive one (4)
+    ps = res["phase_split"]
+    assert ps["silent_removed"] == [1, 2] and ps["decisive_removed"] == [4]
+    for name, layers in (("without_silent_only", [0, 3, 4, 5]), ("without_decisive_only", [0, 1, 2, 3, 5])):
+        want = outcome(layers)
+        assert ps[name]["dm"] == pytest.approx(want[:, 1].mean(), abs=1e-5)
+        assert ps[name]["d_acc"] == pytest.approx(want[:, 0].mean() - dense[:, 0].mean(), abs=1e-9)
     # nothing Silent removed (layers 0, 1 kept, tp = 2): the Silent depths are identities and answer nothing
     res = restore_curve(lm, S, "cloze", [2, 3], tp=2, modes=("restore_all",), n_boot=50, batch_size=4, progress=False)
     assert {a["status"] for a in res["answers"]} == {"not enough data"}

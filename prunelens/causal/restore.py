@@ -193,9 +193,45 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
            "pruned": {"acc": float(pruned[:, 0].mean()), "acc_ci": ci(pruned[:, :1]),
                       "dm": float(pruned[:, 1].mean()), "dm_ci": ci(pruned[:, 1:])},
            "gap": _gap(dense, pruned, idx), "curves": curves}
+    if tp is not None:
+        res["phase_split"] = phase_split(lm, samples, fmt, remove, tp, dense=dense, pruned=pruned, idx=idx,
+                                         score_kind=score_kind, margin=margin, batch_size=batch_size)
     res["answers"] = answers(res)
     res["seconds"] = round(time.time() - t0, 1)
     return res
+
+
+@torch.no_grad()
+def phase_split(lm, samples, fmt, remove, tp: int, *, dense, pruned, idx, score_kind="raw", margin="logit",
+                batch_size=16) -> dict:
+    """The counterfactual that always separates the phases, whatever the removal set: the model without only the
+    removed Silent layers (< tp) and without only the removed Decisive ones, each against dense (paired CI) and as
+    its share of the dense-pruned DM gap. Two final-depth passes; {} when the removal set lies in one phase."""
+    L = lm.anatomy.num_layers
+    sil, dec = sorted(r for r in remove if r < tp), sorted(r for r in remove if r >= tp)
+    if not sil or not dec:
+        return {"silent_removed": sil, "decisive_removed": dec}
+    out = {"silent_removed": sil, "decisive_removed": dec}
+    gap = (dense - pruned)[idx].mean(1)                                   # [B, 2]
+    for name, rem in (("without_silent_only", sil), ("without_decisive_only", dec)):
+        with pruned_view(lm, keep_from_remove(rem, L)):
+            got = _outcome(score(lm, samples, fmt, depths=[L - len(rem)], batch_size=batch_size, progress=False),
+                           score_kind, margin)
+        loss = (dense - got)[idx].mean(1)                                 # [B, 2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = loss[:, 1] / gap[:, 1]
+        d = got - dense
+        lo, hi = np.percentile(d[idx].mean(1), [2.5, 97.5], axis=0)
+        slo, shi = np.nanpercentile(share, [2.5, 97.5], method="inverted_cdf") if np.isfinite(share).any() else (None,) * 2
+        sh = float((dense - got)[:, 1].mean() / (dense - pruned)[:, 1].mean()) if (dense - pruned)[:, 1].mean() else None
+        out[name] = {"removed": rem, "acc": float(got[:, 0].mean()), "dm": float(got[:, 1].mean()),
+                     "d_acc": float(d[:, 0].mean()), "d_acc_ci": [float(lo[0]), float(hi[0])],
+                     "d_dm": float(d[:, 1].mean()), "d_dm_ci": [float(lo[1]), float(hi[1])],
+                     "share_of_dm_loss": sh, "share_of_dm_loss_ci": [None if slo is None or not np.isfinite(slo)
+                                                                     else float(slo),
+                                                                     None if shi is None or not np.isfinite(shi)
+                                                                     else float(shi)]}
+    return out
 
 
 def _gap(dense, pruned, idx) -> dict:

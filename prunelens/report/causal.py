@@ -27,6 +27,13 @@ def s_restore(R, tmp) -> str:
             rows.append(row)
         g = r["gap"]
         meta = H._meta(r)
+        ps = r.get("phase_split") or {}
+        split = "".join(
+            f"<li>without only the removed {what} layers {H.esc(H.cell(ps[k]['removed']))}: accuracy "
+            f"{ps[k]['acc']:.3f} ({ps[k]['d_acc']:+.3f} {H.ci(ps[k]['d_acc_ci'])} against dense), share of the "
+            f"pruned model's DM loss {H.f3(ps[k]['share_of_dm_loss'])} {H.ci(ps[k]['share_of_dm_loss_ci'])}</li>"
+            for k, what in (("without_silent_only", "Silent"), ("without_decisive_only", "Decisive")) if k in ps)
+        split = f"<p>Phase split (the removal set cut at tp):</p><ul>{split}</ul>" if split else ""
         fig = H._draw(lambda p: CF.restore_figure(r, p), Path(tmp) / f"restore{i}" / "restore.png",
                       "the restore-patching curve",
                       "Recovered share of the DM lost by pruning (left) and accuracy change against the pruned model "
@@ -36,7 +43,7 @@ def s_restore(R, tmp) -> str:
                    f"<p class=note>removal: {H.esc(H.cell(r.get('removal_source')))}; dense acc "
                    f"{r['dense']['acc']:.3f} {H.ci(r['dense']['acc_ci'])}, pruned {r['pruned']['acc']:.3f} "
                    f"{H.ci(r['pruned']['acc_ci'])}; DM gap {g['dm']:.3f} {H.ci(g['dm_ci'])}; transition depth used "
-                   f"{H.esc(H._tp(r.get('tp')))}</p><ol>{answers}</ol>"
+                   f"{H.esc(H._tp(r.get('tp')))}</p><ol>{answers}</ol>" + split
                    + H.table(["pruned depth", "dense depth", "phase"] + [f"{m}: share of DM" for m in modes], rows,
                              "no depths") + fig)
     return "".join(out)
