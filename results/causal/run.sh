@@ -72,7 +72,8 @@ for C in $CASES; do
     prunelens readout "${COMMON[@]}" "${RX[@]}" --overwrite --out "$D/readout"
   [[ $T == arc_easy ]] && part "skips_${M}_$T" "$D/skips/skips.json" \
     prunelens skips "${COMMON[@]}" --overwrite --out "$D/skips"
-  # Letter controls on ARC-Easy: the paper's format, then other letters, then permuted options.
+  # Letter controls on ARC-Easy: the paper's format, then other letters, then permuted options; and, where the model
+  # is above chance in the letter format (accuracy CI above 1/4), the readouts in that format too.
   if [[ $T == arc_easy ]]; then
     for V in plain QZRX perm1; do
       case $V in plain) X=();; QZRX) X=(--letters QZRX);; perm1) X=(--permute 1);; esac
@@ -80,6 +81,14 @@ for C in $CASES; do
         prunelens analyze --model "$M" --data-dir "$DATA" --tasks arc_easy --format letter --sample "$N" --seed 0 \
           "${X[@]}" --overwrite --out "$OUT/$M/letter/$V"
     done
+    if python -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['acc_ci'][0] > 0.25 else 1)" \
+        "$OUT/$M/letter/plain/analysis.json"; then
+      part "readout_letter_${M}" "$OUT/$M/letter/readout/readout.json" \
+        prunelens readout --model "$M" --data-dir "$DATA" --tasks arc_easy --format letter --sample "$N" --seed 0 \
+          --train-split validation --n-train "$N" --overwrite --out "$OUT/$M/letter/readout"
+    else
+      echo "[causal] $M is not above chance in the letter format on ARC-Easy: no letter readouts" | tee -a "$OUT/run.log"
+    fi
   fi
 done
 RUNS=$(ls -d "$OUT"/smollm2-135m "$OUT"/gemma-3-270m 2>/dev/null || true)
