@@ -38,6 +38,8 @@ def test_order_curve_and_critical_ratio_on_planted_outcomes():
     k = critical_k(np.array(c["acc"]), dacc, 0.25)                     # halfway: 0.25 + 0.5 * 0.55 = 0.525
     assert k == 4                                                      # 0.8 - 0.3 = 0.5 < 0.525; 0.7 is not
     assert recommend(c, 0.0) == 2 and recommend(c, 0.15) == 3
+    assert recommend(c, 0.0, safe=True) == 2                           # the free layers' band is exactly [0, 0]
+    assert recommend(c, 0.1) == 3 and recommend(c, 0.1, safe=True) == 2   # -0.1 expected; its band reaches -0.12
     p = make_plan(dense, single, chance=0.25, tp=4, tp_source="given", max_drop=0.0, n_boot=300)
     assert p["recommended"]["removed"] == [1, 3] and p["critical"]["k"] == 4
     lo, hi = p["critical"]["k_ci"]
@@ -111,7 +113,8 @@ def test_cli_plan_verify_and_export(tmp_path, capsys):
     p = json.loads((tmp_path / "p" / "plan.json").read_text())
     rem = p["recommended"]["removed"]
     assert rem == sorted(p["order"][:p["recommended"]["k"]])           # a prefix of the damage order
-    assert p["recommended"]["predicted_d_acc_ci"][0] >= 0              # --max-drop 0: no predicted loss in the band
+    assert p["recommended"]["predicted_d_acc"] >= 0                    # --max-drop 0: no expected loss
+    assert p["safe"]["predicted_d_acc_ci"][0] >= 0 and p["safe"]["k"] <= p["recommended"]["k"]   # nor in the band
     assert p["verify"]["removed"] == rem and (tmp_path / "p" / "plan.png").exists()
     assert "Pruning plan" in (tmp_path / "p" / "plan.md").read_text() and "Recommended" in capsys.readouterr().out
     assert load_model(str(tmp_path / "pruned"), device="cpu").anatomy.num_layers == 5 - len(rem)
@@ -122,6 +125,14 @@ def test_cli_plan_verify_and_export(tmp_path, capsys):
     k = p["recommended"]["k"]
     assert p["verify_curve"]["acc"][k] == pytest.approx(p["verify"]["acc"])   # the same set, measured twice
     assert p["verify_curve"]["acc"][0] == pytest.approx(p["dense"]["acc"])
+    # replan: the same prediction from the stored outcomes, without the model; verify read off the verify curve
+    from prunelens.plan.run import replan
+    again = replan(tmp_path / "p")
+    assert again["recommended"] == p["recommended"] and again["critical"] == p["critical"]
+    assert again["verify"]["acc"] == pytest.approx(p["verify"]["acc"])
+    wider = replan(tmp_path / "p", max_drop=0.5)
+    assert wider["recommended"]["k"] >= p["recommended"]["k"]
+    assert wider["verify"]["acc"] == pytest.approx(wider["verify_curve"]["acc"][wider["recommended"]["k"]])
     capsys.readouterr()
     assert main(["plan", *common, "--max-drop", "0.1", "--ratio", "0.5", "--out", str(tmp_path / "bad")]) == 2
     assert "--max-drop or --ratio" in capsys.readouterr().err

@@ -36,7 +36,8 @@ def register(sub) -> None:
             ns.max_drop, ns.max_drop_given = values, True
 
     p.add_argument("--max-drop", type=unit_interval, default=0.05, action=MaxDrop,
-                   help="accuracy budget: the largest set whose predicted drop (upper 95%% band) stays within it")
+                   help="accuracy budget: the largest set whose expected drop stays within it (the set whose whole 95%% "
+                        "band does is reported beside it as the safe set)")
     p.add_argument("--ratio", type=open_fraction, default=None,
                    help="instead of --max-drop: the fraction of layers to remove (the least harmful first)")
     p.add_argument("--tp", type=nonneg_int, default=None,

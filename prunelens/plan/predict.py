@@ -13,7 +13,8 @@ replicate re-ranks the layers, so the band includes the choice of the order).
 `c` is the one fitted constant, found leave-one-out on finished trajectories by `evaluate.py`; plain additivity is
 the default because a fitted value is only as good as the (model, task) points it came from. The critical ratio
 is the first k/L whose predicted accuracy falls below chance + gamma (dense - chance) (method.md), its interval from
-the band; the recommended set for `max_drop` is the largest prefix whose upper-band drop stays within it.
+the band; the recommended set for `max_drop` is the longest prefix whose expected drop stays within it, and the
+"safe" set the longest whose whole band does.
 """
 from __future__ import annotations
 
@@ -80,13 +81,15 @@ def critical_interval(boot_acc: np.ndarray, boot_dense: np.ndarray, chance: floa
     return [None if lo >= L else lo, None if hi >= L else hi]
 
 
-def recommend(curve: dict, max_drop: float) -> int:
-    """Largest k such that every prefix up to it has a predicted accuracy change whose 95% band stays above
-    -max_drop (a paired band: the change, not the absolute accuracy). 0: nothing can go."""
+def recommend(curve: dict, max_drop: float, safe: bool = False) -> int:
+    """Largest k such that every prefix up to it keeps the predicted accuracy change above -max_drop: the expected
+    change (the point prediction, what `--max-drop` asks for), or with safe=True the lower end of its 95% band (at a
+    few hundred questions a single layer's band is already wider than a 5-point budget, so the safe set is often
+    empty: it is reported beside, not instead). 0: nothing can go."""
     best = 0
-    for k, (lo, _) in zip(curve["k"], curve["d_acc_ci"]):
+    for k, d, (lo, _) in zip(curve["k"], curve["d_acc"], curve["d_acc_ci"]):
         if k > 0:
-            if -lo > max_drop:
+            if -(lo if safe else d) > max_drop:
                 break
             best = k
     return best

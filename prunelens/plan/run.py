@@ -87,8 +87,10 @@ def make_plan(dense, single, *, chance: float, tp=None, tp_source=None, max_drop
     kc = critical_k(np.array(curve["acc"]), dacc, chance, gamma)
     kci = critical_interval(curve.pop("boot_acc"), curve.pop("boot_dense"), chance, gamma)
     k_rec = recommend(curve, max_drop) if ratio is None else min(L - 1, int(np.ceil(ratio * L - 1e-9)))
+    k_safe = recommend(curve, max_drop, safe=True) if ratio is None else None
     removed = sorted(order[:k_rec])
-    plan = {"num_layers": L, "n_samples": N, "chance": chance, "gamma": gamma, "additivity_c": c,
+    plan = {"num_layers": L, "n_samples": N, "chance": chance, "gamma": gamma, "additivity_c": c, "n_boot": n_boot,
+            "seed": seed,
             "dense": {"acc": dacc, "dm": float(dense[:, 1].mean())}, "tp": tp, "tp_source": tp_source,
             "single_layer_effects": effects, "order": order, "curve": curve,
             "critical": {"k": kc, "ratio": None if kc is None else kc / L, "k_ci": kci,
@@ -97,7 +99,9 @@ def make_plan(dense, single, *, chance: float, tp=None, tp_source=None, max_drop
             "max_drop": max_drop if ratio is None else None, "ratio_asked": ratio,
             "recommended": {"k": k_rec, "ratio": k_rec / L, "removed": removed,
                             "predicted_acc": curve["acc"][k_rec], "predicted_acc_ci": curve["acc_ci"][k_rec],
-                            "predicted_d_acc": curve["d_acc"][k_rec], "predicted_d_acc_ci": curve["d_acc_ci"][k_rec]}}
+                            "predicted_d_acc": curve["d_acc"][k_rec], "predicted_d_acc_ci": curve["d_acc_ci"][k_rec]},
+            "safe": None if k_safe is None else {"k": k_safe, "ratio": k_safe / L, "removed": sorted(order[:k_safe]),
+                                                 "predicted_d_acc_ci": curve["d_acc_ci"][k_safe]}}
     plan["explanation"] = explain(plan)
     return plan
 
@@ -192,8 +196,13 @@ def summary_md(p: dict) -> str:
              f"- Predicted critical ratio (accuracy below halfway to chance): {crit}.",
              f"- Recommended: remove {r['k']} layer(s) {r['removed']} (ratio {r['ratio']:.3f}); predicted accuracy "
              f"{r['predicted_acc']:.3f} {ci(r['predicted_acc_ci'])}, change {r['predicted_d_acc']:+.3f} "
-             f"{ci(r['predicted_d_acc_ci'])}" + (f" (budget: drop <= {p['max_drop']})" if p.get("max_drop") is not None
+             f"{ci(r['predicted_d_acc_ci'])}" + (f" (budget: expected drop <= {p['max_drop']})"
+                                                 if p.get("max_drop") is not None
                                                  else f" (ratio asked: {p['ratio_asked']})") + "."]
+    if p.get("safe"):
+        sf = p["safe"]
+        lines.append(f"- Safe (the whole 95% band of the change within the budget): remove {sf['k']} layer(s) "
+                     f"{sf['removed']}, change band {ci(sf['predicted_d_acc_ci'])}.")
     if p.get("verify"):
         v = p["verify"]
         lines.append(f"- Verified: actual accuracy {v['acc']:.3f}, change {v['d_acc']:+.3f} {ci(v['d_acc_ci'])} "
@@ -204,3 +213,34 @@ def summary_md(p: dict) -> str:
               "resample. --verify measures the set on the same questions it was chosen on (in-sample); "
               "`plan-eval` scores the prediction against trajectories. See prunelens/plan/predict.py.", ""]
     return "\n".join(lines)
+
+
+def replan(run_dir, **kw) -> dict:
+    """Recompute a finished plan's prediction from its stored per-question outcomes (outcomes.npz), e.g. after the
+    prediction rule changed, without the model: the same questions, tp, budget and bootstrap. With a verify curve
+    (--verify-curve) the verified set is read off it. Rewrites plan.json, plan.md and plan.png in place (atomic
+    writes); returns the new plan."""
+    from pathlib import Path
+
+    from ..results import atomic_write_text, read_json, write_json
+    from .figures import plan_figure
+    d = Path(run_dir)
+    old = read_json(d / "plan.json")
+    z = np.load(d / "outcomes.npz", allow_pickle=False)
+    args = dict(chance=old["chance"], tp=old.get("tp"), tp_source=old.get("tp_source"),
+                max_drop=old.get("max_drop") if old.get("max_drop") is not None else 0.05, ratio=old.get("ratio_asked"),
+                c=old.get("additivity_c", 1.0), gamma=old.get("gamma", 0.5), n_boot=old.get("n_boot", 1000),
+                seed=old.get("seed", (old.get("config") or {}).get("seed", 0)))
+    new = {**old, **make_plan(z["dense"], z["single"], **{**args, **kw})}
+    if "actual" in z.files:
+        k = new["recommended"]["k"]
+        a, dense = z["actual"][:, k], z["dense"]
+        from ..analyses.ablation import paired
+        new["verify"] = {"removed": new["recommended"]["removed"], "acc": float(a[:, 0].mean()),
+                         "dm": float(a[:, 1].mean()), **paired(dense, a, args["n_boot"], args["seed"]),
+                         "source": "verify curve"}
+    new["replanned"] = "prediction recomputed from outcomes.npz by prunelens.plan.run.replan"
+    write_json(d / "plan.json", new)
+    atomic_write_text(d / "plan.md", summary_md(new))
+    plan_figure(new, d / "plan.png")
+    return new
