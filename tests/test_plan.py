@@ -125,6 +125,9 @@ def test_cli_plan_verify_and_export(tmp_path, capsys):
     k = p["recommended"]["k"]
     assert p["verify_curve"]["acc"][k] == pytest.approx(p["verify"]["acc"])   # the same set, measured twice
     assert p["verify_curve"]["acc"][0] == pytest.approx(p["dense"]["acc"])
+    from prunelens.report.html import build_report
+    html = build_report([tmp_path / "p"], tmp_path / "rep.html").read_text()
+    assert 'id="plan"' in html and "Recommended: remove" in html and html.count("<img") == 1 and " None " not in html
     # replan: the same prediction from the stored outcomes, without the model; verify read off the verify curve
     from prunelens.plan.run import replan
     again = replan(tmp_path / "p")
@@ -202,3 +205,12 @@ def test_leave_one_out_evaluation_on_planted_points(tmp_path):
     from prunelens.plan.evaluate import same_questions
     t = json.loads((tmp_path / "traj" / "m0" / "qa" / "tail" / "trajectory.json").read_text())
     assert same_questions(points[0]["plan"], {**t, "fingerprint": {"samples": "other"}}) is False
+    # the command and the report section
+    from prunelens.cli import main
+    from prunelens.report.html import build_report
+    assert main(["plan-eval", "--plans", str(tmp_path / "plans"), "--trajectories", str(tmp_path / "traj"),
+                 "--out", str(tmp_path / "ev")]) == 0
+    ev = json.loads((tmp_path / "ev" / "plan_evaluation.json").read_text())
+    assert ev["scores"]["last_25pct"]["mae"] == pytest.approx(0.25)
+    html = build_report([tmp_path / "ev"], tmp_path / "rep.html").read_text()
+    assert "Leave-one-out evaluation" in html and "not enough data (n = 4 &lt; 8 points)" in html

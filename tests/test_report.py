@@ -249,7 +249,7 @@ def test_empty_sections_say_so(tmp_path):
     write_json(tmp_path / "only" / "correlation.json", {"points": [], "r": None, "p": None, "n": 0, "gamma": 0.5,
                                                          "dropped": []})
     html = build_report([tmp_path / "only"], tmp_path / "r.html").read_text()
-    assert html.count("no data for this section") == 12         # all but correlation and findings
+    assert html.count("no data for this section") == 13         # all but correlation and findings
     assert "No figure of the correlation: no (model, task) pair" in html and "<img" not in html   # never empty
     from prunelens.report.findings import CHECKS
     assert html.count(">not enough data<") == len(CHECKS)         # every claim, honestly

@@ -13,7 +13,7 @@ def cmd_plan_eval(a) -> int:
         raise ValueError(f"{len(points)} plan run(s) found under --plans: leave-one-out needs at least 2")
     res = evaluate(points, truth_method=a.truth)
     with staged(a.out) as d:
-        write_json(d / "evaluation.json", res)
+        write_json(d / "plan_evaluation.json", res)
     for name, s in res["scores"].items():
         if name == "_common":
             print(f"on the {s['n']} points every predictor covers: " + ", ".join(
@@ -22,7 +22,7 @@ def cmd_plan_eval(a) -> int:
             print(f"{name}: MAE {s['mae']} {s['mae_ci']} over {s['n']} points, Spearman {s['spearman']}")
     for k, v in res["versus"].items():
         print(f"{k}: {v['verdict']} (MAE difference {v['mae_diff']}, 95% CI {v['ci']}, n={v['n']})")
-    print(f"results: {a.out}/evaluation.json")
+    print(f"results: {a.out}/plan_evaluation.json")
     return 0
 
 

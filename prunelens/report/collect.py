@@ -6,7 +6,7 @@ from pathlib import Path
 from ..results import read_json
 
 KINDS = ("analysis", "trajectory", "cka", "noise", "ablation", "correlation", "recovery", "controls", "restore",
-         "skips", "readout")
+         "skips", "readout", "plan", "plan_evaluation")
 
 
 def collect(run_dirs) -> dict[str, list[dict]]:

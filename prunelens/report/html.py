@@ -20,6 +20,7 @@ from ..metrics import IDENTIFIED, identify, tp_ci_text
 from ..results import atomic_write_text
 from .causal import s_readout, s_restore, s_skips  # noqa: F401 - sections, looked up by name
 from .collect import collect
+from .plan import s_plan  # noqa: F401 - a section, looked up by name
 from .findings import findings
 
 CSS = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;overflow-wrap:anywhere}
@@ -36,7 +37,7 @@ SECTIONS = [("findings", "Findings: do the paper's claims hold here?"), ("summar
             ("ablation", "Transition ablation"), ("correlation", "Critical ratio vs Transition Point"),
             ("recovery", "Recovery by fine-tuning"), ("readout", "Readouts beyond the logit lens"),
             ("restore", "Restore-patching: is the loss in the Silent-Phase states?"),
-            ("skips", "Skip effects")]
+            ("skips", "Skip effects"), ("plan", "How many layers can go: plan and its evaluation")]
 
 
 def esc(x) -> str:

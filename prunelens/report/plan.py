@@ -1,0 +1,31 @@
+"""Report section of `prunelens plan` and its leave-one-out evaluation (issue 13)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def s_plan(R, tmp) -> str:
+    from . import html as H
+    from ..plan.figures import plan_figure
+    from ..plan.run import summary_md
+    out = []
+    for i, p in enumerate(R["plan"]):
+        items = [line[2:] for line in summary_md(p).splitlines() if line.startswith("- ")]
+        fig = H._draw(lambda q: plan_figure(p, q), Path(tmp) / f"plan{i}" / "plan.png", "the plan",
+                      "Predicted accuracy (single-layer removals added up) against the ratio removed, least harmful "
+                      "first, with its 95% band (every resample re-ranks the layers); the recommended set and, after "
+                      "--verify, its measured accuracy. " + H._meta(p), H._stored(p, "plan.png"))
+        out.append(f"<h3>{H._title(p)}</h3><ul>" + "".join(f"<li>{H.esc(x)}</li>" for x in items) + "</ul>" + fig)
+    for e in R["plan_evaluation"]:
+        rows = [[r["model"], r["task"], H.f3(r["truth"]), H.f3(r["plan"]), H.f3(r["plan_loo"]), H.f3(r["paper_rule"]),
+                 H.f3(r["last_25pct"])] for r in e["points"]]
+        sc = [[k, str(v["n"]), H.f3(v["mae"]), H.ci(v["mae_ci"]), H.f3(v["spearman"])]
+              for k, v in e["scores"].items() if not k.startswith("_")]
+        vs = [[k.replace("_vs_", " vs "), str(v["n"]), H.f3(v["mae_diff"]), H.ci(v["ci"]), v["verdict"]]
+              for k, v in e["versus"].items()]
+        out.append(f"<h3>Leave-one-out evaluation (truth: {H.esc(e['truth_method'])} critical ratio)</h3>"
+                   + H.table(["model", "task", "truth", "plan", "plan (LOO c)", "paper rule", "last 25%"], rows,
+                             "no points")
+                   + H.table(["predictor", "points", "MAE", "95% CI", "Spearman"], sc, "no scores")
+                   + H.table(["comparison", "points", "MAE difference", "95% CI", "verdict"], vs, "no comparisons"))
+    return "".join(out)
