@@ -24,14 +24,8 @@ for M in smollm2-135m gemma-3-270m; do for T in arc_easy openbookqa piqa; do
 done; done
 CASES=${*:-gemma-3-270m:arc_easy smollm2-135m:arc_easy smollm2-135m:openbookqa smollm2-135m:piqa gemma-3-270m:openbookqa gemma-3-270m:piqa}
 
-part() {   # name, file that marks it done, then the command
-  local name=$1 done=$2; shift 2
-  if [[ -f $done ]]; then echo "[causal] $name: done ($done)"; return; fi
-  echo "[causal] $name: $*"
-  local t0=$SECONDS
-  "$@" 2>&1 | tee -a "$OUT/run.log"
-  echo "$name,$((SECONDS - t0)),$(date -u +%FT%TZ)" >> "$OUT/timings.csv"
-}
+TAG=causal
+source "$(dirname "$0")/../part.sh"     # part NAME DONE_FILE COMMAND...
 
 # The transition depth used to label phases: the mean-DM TP if identified, else the decision-depth (prediction)
 # median (identified or not: the README says which), computed from the run's samples.csv when its analysis.json

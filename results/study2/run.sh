@@ -24,14 +24,8 @@ mkdir -p "$OUT"
 [[ -f $OUT/timings.csv ]] || echo "part,seconds,finished_utc" > "$OUT/timings.csv"
 
 want() { [[ " $PARTS " == *" $1 "* ]]; }
-part() {   # name, file that marks it done, then the command
-  local name=$1 done=$2; shift 2
-  if [[ -f $done ]]; then echo "[study2] $name: done ($done)"; return; fi
-  echo "[study2] $name: $*"
-  local t0=$SECONDS
-  "$@" 2>&1 | tee -a "$OUT/run.log"
-  echo "$name,$((SECONDS - t0)),$(date -u +%FT%TZ)" >> "$OUT/timings.csv"
-}
+TAG=study2
+source "$(dirname "$0")/../part.sh"     # part NAME DONE_FILE COMMAND...
 M() { echo --model "$1" --data-dir "$DATA" --seed 0; }
 
 # 1. The dense decision lens with every transition estimator, cloze / acc_norm, every task, both models.
