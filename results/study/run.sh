@@ -15,14 +15,8 @@ TASKS=(arc_easy arc_challenge piqa hellaswag)
 mkdir -p "$OUT"
 [[ -f $OUT/timings.csv ]] || echo "part,seconds,finished_utc" > "$OUT/timings.csv"
 
-part() {   # name, file that marks it done, then the command
-  local name=$1 done=$2; shift 2
-  if [[ -f $done ]]; then echo "[study] $name: done ($done)"; return; fi
-  echo "[study] $name: $*"
-  local t0=$SECONDS
-  "$@" 2>&1 | tee -a "$OUT/run.log"
-  echo "$name,$((SECONDS - t0)),$(date -u +%FT%TZ)" >> "$OUT/timings.csv"
-}
+TAG=study
+source "$(dirname "$0")/../part.sh"     # part NAME DONE_FILE COMMAND...
 tp_arg() {  # --tp from a finished analyze run; nothing when that run has no TP (noise then measures it itself)
   python -c "import json,sys; t=json.load(open(sys.argv[1]))['transition_point']; print('' if t is None else
 f'--tp={t}')" "$1"; }
