@@ -172,12 +172,22 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
         idx = np.random.default_rng(seed).integers(0, len(samples), size=(n_boot, len(samples)))
         curves = {m: [] for m in modes}
         bar = tqdm(total=len(pdepths) * len(modes), desc="restore", disable=not progress)
+        # Restoring every position at pruned depth j *is* the model "dense layers 0..keep[j]-1, then keep[j:]" (the
+        # test checks it against a plain forward): depths inside one run of kept layers give the same model, where
+        # nothing was removed below j it is the pruned model, and at the output the dense one. Each model runs once.
+        same_model: dict = {}
         for j in pdepths:
             stored = store[match[j]]
             other, mean = _decision_rows(stored, kinds) if any(m.endswith("_decision") for m in modes) else ({}, None)
             for m in modes:
-                with patch_residual(lm.anatomy, j, _patcher(m, stored, other, mean)):
-                    new = _outcome(score(lm, samples, fmt, depths=[Lp], **kw), score_kind, margin)
+                model_key = tuple(range(match[j])) + tuple(keep[j:])
+                if m == "restore_all" and (match[j] == j or j == Lp or model_key in same_model):
+                    new = pruned if match[j] == j else dense if j == Lp else same_model[model_key]
+                else:
+                    with patch_residual(lm.anatomy, j, _patcher(m, stored, other, mean)):
+                        new = _outcome(score(lm, samples, fmt, depths=[Lp], **kw), score_kind, margin)
+                    if m == "restore_all":
+                        same_model[model_key] = new
                 phase = None if tp is None else ("silent" if match[j] < tp else "decisive")
                 curves[m].append({"pruned_depth": j, "dense_depth": match[j], "phase": phase,
                                   **_cell(pruned, new, dense, idx)})
