@@ -214,3 +214,21 @@ def test_leave_one_out_evaluation_on_planted_points(tmp_path):
     assert ev["scores"]["last_25pct"]["mae"] == pytest.approx(0.25)
     html = build_report([tmp_path / "ev"], tmp_path / "rep.html").read_text()
     assert "Leave-one-out evaluation" in html and "not enough data (n = 4 &lt; 8 points)" in html
+
+
+def test_fit_c_is_set_by_the_region_before_collapse_not_by_the_chance_floor():
+    """Measured prefixes lose twice what the single removals add up to, until accuracy sits at chance: c must come
+    out 2 (fitted up to the measured critical k), not the smaller value the flat chance tail would pull it to."""
+    from prunelens.plan.evaluate import fit_c
+    N, L = 100, 8
+    dense = np.stack([np.r_[np.ones(80), np.zeros(20)], np.ones(N)], 1)
+    single = np.repeat(dense[:, None], L, 1).copy()
+    for layer in range(L):                                   # each layer alone: 5 of the right answers flip
+        single[5 * layer:5 * layer + 5, layer, 0] = 0
+    d = single - dense[:, None]
+    order = removal_order(d[..., 1].mean(0), d[..., 0].mean(0))
+    actual = np.repeat(dense[:, None], L, 1).copy()
+    for k in range(1, L):
+        actual[:, k, 0] = max(0.25, 0.8 - 2 * 0.05 * k)      # twice the additive loss, floored at chance
+    p = make_plan(dense, single, chance=0.25, n_boot=20)
+    assert fit_c([{"plan": p, "outcomes": {"dense": dense, "single": single, "actual": actual}}]) == pytest.approx(2.0)
