@@ -30,7 +30,6 @@ def test_relabelled_letters_are_scored_on_their_own_tokens():
     lm, S = tiny_lm("llama", num_layers=2), tiny_samples(4)
     R = relabel(S, "EDCBA")          # the tiny tokenizer has single tokens for " A".." E" only
     sc = score(lm, R, "letter", depths=[2], progress=False)
-    a = lm.anatomy
     for i, r in enumerate(R):   # option k's score is the final logit of the token " " + letters[k], read here
         ids = lm.tokenizer(r.letter_prompt)["input_ids"]
         if lm.tokenizer.bos_token_id is not None and ids[:1] != [lm.tokenizer.bos_token_id]:

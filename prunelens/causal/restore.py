@@ -34,7 +34,6 @@ from tqdm.auto import tqdm
 from ..analyses.ablation import _correct_and_dm
 from ..engine.autobatch import is_auto
 from ..engine.score import score
-from ..metrics.bootstrap import bootstrap_means
 from ..metrics.verdict import decide
 from ..model.surgery import keep_from_remove, pruned_view
 from .patch import patch_residual, record_residuals
