@@ -125,3 +125,25 @@ def test_cli_readout(tmp_path, capsys):
     assert main(["readout", "--model", str(ckpt), "--device", "cpu", "--tasks", str(spec), "--n-train", "15",
                  "--out", str(tmp_path / "bad")]) != 0
     assert "--n-train 15" in capsys.readouterr().err
+
+
+def test_readout_answers_follow_their_intervals():
+    from prunelens.readout.run import readout_answers
+    rng = np.random.default_rng(0)
+    N, D, K = 200, 6, 4
+    gold, n_opt = rng.integers(0, K, N), np.full(N, K)
+    probe = rng.normal(size=(N, D, K))
+    probe[np.arange(N), :3, gold] += 5.0                      # the probe reads the answer at depths 0-2
+    shuffled = rng.normal(size=(N, D, K))                     # the control reads nothing
+    est = lambda ci, v="identified": {"estimators": {"decision_depth_pred": {"point": ci[0], "ci": ci,   # noqa: E731
+                                                                               "verdict": v}}}
+    for tuned_ci, want in (([1, 2], "holds"), ([3, 5], "does not hold"), ([2, 4], "not resolved at this n")):
+        a = readout_answers({"logit_lens": est([3, 4]), "tuned_lens": est(tuned_ci)}, probe, shuffled, gold, n_opt,
+                            n_boot=200)
+        assert a[0]["status"] == "holds" and a[0]["depths"] == [0, 1, 2] and a[0]["ci"][0] > 0.5
+        assert a[1]["status"] == want
+    # a probe that reads exactly what its control reads: the difference is 0 for every question, the CI [0, 0]
+    a = readout_answers({"logit_lens": est([3, 4])}, shuffled.copy(), shuffled, gold, n_opt, n_boot=200)
+    assert a[0]["status"] == "does not hold" and a[1]["status"] == "not enough data"
+    a = readout_answers({"logit_lens": est([None, None], "not identified at this n")}, probe, shuffled, gold, n_opt)
+    assert a[0]["status"] == "not enough data"

@@ -86,7 +86,10 @@ def s_readout(R, tmp) -> str:
               f"{mean(t['kl_eval']):.3f} (untrained {mean(t['kl_eval_identity']):.3f}; training questions "
               f"{mean(t['kl_train']):.3f}). Options sharing a decision token: "
               f"{r['options_sharing_a_decision_token']:.0%} of questions." if t else how)
-        out.append(f"<h3>{H._title(r)}</h3><p class=note>{H.esc(kl)}</p>"
+        answers = "".join(f"<li><b class='{a['status'].split()[0]}'>{H.esc(a['status'])}</b>: "
+                          f"{H.esc(a['question'])}<br><span class=note>{H.esc(H._plain(a['evidence']))}</span></li>"
+                          for a in r.get("answers", []))
+        out.append(f"<h3>{H._title(r)}</h3><p class=note>{H.esc(kl)}</p>" + (f"<ol>{answers}</ol>" if answers else "")
                    + H.table(["readout", "final accuracy", "mean-DM TP", "decision depth (pred)", "acc change-point"],
                              rows, "no readouts") + fig)
     return "".join(out)
