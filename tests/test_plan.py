@@ -72,7 +72,8 @@ def test_single_removals_from_the_stored_dense_prefix_equal_whole_passes(fmt):
     equals a whole pass of the pruned model (and letter format, which has no resume path, runs whole)."""
     from prunelens.engine.score import score
     from prunelens.model.surgery import keep_from_remove, pruned_view
-    from prunelens.plan.run import DensePrefix, _outcome, _score_without
+    from prunelens.analyses.ablation import final_outcome as _outcome
+    from prunelens.plan.run import DensePrefix, _score_without
     lm, S = tiny_lm("gemma3", num_layers=5), tiny_samples(7)
     prefix = DensePrefix(fmt)
     dense, single = single_removals(lm, S, fmt, batch_size=3, progress=False, prefix=prefix)

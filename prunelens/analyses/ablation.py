@@ -48,10 +48,14 @@ def _correct_and_dm(s, gold, n_options, margin: str) -> np.ndarray:
     return np.stack([(predictions(s, n_options)[:, 0] == gold).astype(float), dm], 1)
 
 
+def final_outcome(sc, score_kind: str, margin: str) -> np.ndarray:
+    """[N, 2] (correct, DM) at the last scored depth of engine Scores, in sample order."""
+    return _correct_and_dm((sc.norm if score_kind == "norm" else sc.scores)[:, -1:], sc.gold, sc.n_options, margin)
+
+
 def per_sample(m, score_kind: str, margin: str) -> np.ndarray:
     """[N, 2] (correct, DM) at the measurement's last depth, in sample order."""
-    sc = m.scores
-    return _correct_and_dm((sc.norm if score_kind == "norm" else sc.scores)[:, -1:], sc.gold, sc.n_options, margin)
+    return final_outcome(m.scores, score_kind, margin)
 
 
 def per_sample_from_csv(path, ids, depth: int, score_kind: str, margin: str) -> np.ndarray:

@@ -31,10 +31,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..analyses.ablation import _correct_and_dm
+from ..analyses.ablation import final_outcome as _outcome
 from ..engine.autobatch import is_auto
 from ..engine.score import score
-from ..metrics.verdict import decide
+from ..metrics.verdict import HOLDS, NODATA, UNRESOLVED, decide
 from ..model.surgery import keep_from_remove, pruned_view
 from .patch import patch_residual, record_residuals
 
@@ -54,12 +54,6 @@ QUESTIONS = {"silent": "restoring the Silent-Phase states brings the decision ba
 def matching_depths(keep: list[int], num_layers: int) -> list[int]:
     """Dense depth matched to each pruned depth j = 0..L' (see the module docstring)."""
     return [int(k) for k in keep] + [int(num_layers)]
-
-
-def _outcome(sc, score_kind: str, margin: str) -> np.ndarray:
-    """[N, 2] (correct, DM) at the scored (final) depth."""
-    s = sc.norm if score_kind == "norm" else sc.scores
-    return _correct_and_dm(s[:, -1:], sc.gold, sc.n_options, margin)
 
 
 def _rescale(h: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -286,25 +280,25 @@ def answers(res: dict) -> list[dict]:
     A DM gap whose CI contains 0 leaves nothing to recover: 1 and 2 are then "not resolved at this n"."""
     curves, tp, gap = res["curves"], res.get("tp"), res["gap"]
     if tp is None:
-        return [{"question": q, "key": k, "status": "not enough data", "evidence": "no transition depth given (tp)"}
+        return [{"question": q, "key": k, "status": NODATA, "evidence": "no transition depth given (tp)"}
                 for k, q in QUESTIONS.items()]
     j, why = silent_restore_depth(res["kept"], res["removed"], tp)
     measured = {c["pruned_depth"] for c in next(iter(curves.values()), [])}
     if j is not None and j not in measured:
         j, why = None, f"pruned depth {j} (where the Silent layers are given back) was not patched"
     if j is None:
-        return [{"question": q, "key": k, "status": "not enough data", "evidence": why} for k, q in QUESTIONS.items()]
+        return [{"question": q, "key": k, "status": NODATA, "evidence": why} for k, q in QUESTIONS.items()]
     out = []
     gap_status = decide(*gap["dm_ci"], ">", 0.0)
     for key, mode in (("silent", "restore_all"), ("magnitude", "norm_all")):
         q = QUESTIONS[key]
         c = _at(curves.get(mode, []), j)
         if c is None:
-            out.append({"question": q, "key": key, "status": "not enough data",
+            out.append({"question": q, "key": key, "status": NODATA,
                         "evidence": f"mode {mode} not run at depth {j}"})
             continue
         lo, hi = c["share_dm_ci"]
-        status = decide(lo, hi, ">=", RECOVER_SHARE) if gap_status == "holds" else "not resolved at this n"
+        status = decide(lo, hi, ">=", RECOVER_SHARE) if gap_status == HOLDS else UNRESOLVED
         out.append({"question": q, "key": key, "mode": mode, "pruned_depth": j, "dense_depth": c["dense_depth"],
                     "status": status, "share_dm": c["share_dm"], "share_dm_ci": c["share_dm_ci"],
                     "evidence": f"{mode} at pruned depth {j} (dense depth {c['dense_depth']}: every removed Silent "

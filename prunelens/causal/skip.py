@@ -20,13 +20,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..analyses.ablation import paired
+from ..analyses.ablation import final_outcome as _outcome, paired
 from ..analyses.states import prompt_ids
 from ..engine.autobatch import fixed
 from ..engine.capture import capture_residuals
 from ..engine.score import _batches, _left_pad, score
 from ..model.surgery import check_layer_ids, keep_from_remove, pruned_view
-from .restore import _outcome
 
 
 def _updates(lm, x, mask, pos) -> torch.Tensor:

@@ -7,15 +7,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..analyses.ablation import paired
+from ..analyses.ablation import final_outcome as _outcome, paired
 from ..engine.score import score
 from ..model.surgery import keep_from_remove, pruned_view
 from .predict import critical_interval, critical_k, predicted_curve, recommend, removal_order
-
-
-def _outcome(sc, score_kind, margin):
-    from ..causal.restore import _outcome as o
-    return o(sc, score_kind, margin)
 
 
 class DensePrefix:
@@ -235,7 +230,6 @@ def replan(run_dir, **kw) -> dict:
     if "actual" in z.files:
         k = new["recommended"]["k"]
         a, dense = z["actual"][:, k], z["dense"]
-        from ..analyses.ablation import paired
         new["verify"] = {"removed": new["recommended"]["removed"], "acc": float(a[:, 0].mean()),
                          "dm": float(a[:, 1].mean()), **paired(dense, a, args["n_boot"], args["seed"]),
                          "source": "verify curve"}

@@ -90,7 +90,9 @@ def readouts(lm, train, evals, fmt: str = "cloze", *, score_kind: str = "raw", m
                       for H, t in ((H_tr, tok_tr), (H_ev, tok_ev)))
         tuned = fit_tuned(lens, H_tr, tok_tr, P_tr, H_ev, tok_ev, P_ev, rank=rank, steps=steps, seed=seed)
     log("readout: probes ...")
-    X = decision_states(lm, evals, fmt, batch_size) if fmt == "letter" else option_states(lm, evals, batch_size)
+    # letter format: the probe reads the decision states the tuned lens already has (letter prompts are never
+    # partial-scoring, so they were computed above)
+    X = H_ev if fmt == "letter" else option_states(lm, evals, batch_size)
     probe = probe_scores(X, gold, n_opt, folds=folds, seed=seed, lam=lam)
     shuffled = probe_scores(X, gold, n_opt, folds=folds, seed=seed, lam=lam, shuffle_labels=True)
     res = {"format": fmt, "score_kind": score_kind, "margin": margin, "num_layers": L, "n_train": len(train),
@@ -126,7 +128,7 @@ def readout_answers(readouts: dict, probe, shuffled, gold, n_opt, n_boot: int = 
        lens's begins (holds); it does not hold when its CI starts no earlier than the lens's.
     Without an identified lens decision depth there is no "before": not enough data."""
     from ..metrics.bootstrap import bootstrap_mean_ci
-    from ..metrics.verdict import NODATA, decide
+    from ..metrics.verdict import FAILS, HOLDS, NODATA, UNRESOLVED, decide
     lens = (readouts.get("logit_lens") or {}).get("estimators", {}).get("decision_depth_pred") or {}
     out = []
     q1 = "the gold option is linearly decodable before the logit lens's transition (probe above its control)"
@@ -149,8 +151,7 @@ def readout_answers(readouts: dict, probe, shuffled, gold, n_opt, n_boot: int = 
                                                                   "bounds"})
     else:
         t_lo, t_hi = tuned["ci"]
-        status = ("holds" if t_hi < lens["ci"][0] else "does not hold" if t_lo >= lens["ci"][0]
-                  else "not resolved at this n")
+        status = HOLDS if t_hi < lens["ci"][0] else FAILS if t_lo >= lens["ci"][0] else UNRESOLVED
         out.append({"question": q2, "status": status,
                     "evidence": f"decision depth (prediction rule): tuned lens {tuned['point']} [{t_lo}, {t_hi}], "
                                 f"logit lens {lens.get('point')} [{lens['ci'][0]}, {lens['ci'][1]}]"})
