@@ -89,3 +89,38 @@ def test_cli_score_and_margin_reach_the_ablation_and_guard_dense_from(tmp_path, 
     rc = main(["ablate", *common, "--tasks", str(spec), "--tp", "2", *how, "--sample", "8", "--seed", "3",
                "--dense-from", str(tmp_path / "d8"), "--out", str(tmp_path / "abl_seed")])
     assert rc == 2 and "sample ids" in capsys.readouterr().err and not (tmp_path / "abl_seed").exists()
+
+
+def test_controls_tail_is_the_last_k_blocks_and_scores_like_a_truncated_hf_model(tmp_path):
+    """The tail control at k removes blocks L-k..L-1; its accuracy equals the argmax of summed continuation
+    log-probs from a plain HF forward of a copy of the model with those blocks deleted by hand. Its controls.json
+    then serves plan-eval as ground truth (one trajectory per method and random seed, same questions)."""
+    import copy
+    import json
+
+    import numpy as np
+    import torch
+
+    from helpers import plain_cloze_scores
+    from prunelens.analyses import run as R
+    from prunelens.plan.evaluate import from_controls
+    from prunelens.tasks import Task
+    lm, samples = tiny_lm("llama"), tiny_samples(10)
+    L = lm.anatomy.num_layers
+    with pytest.MonkeyPatch.context() as mp:        # the analyses load tasks by name; hand them the tiny one
+        mp.setattr(R, "_task", lambda *a, **k: Task("tiny", "test", "tests", samples, ("acc",)))
+        res = R.run_controls(tmp_path / "c", task="tiny", counts=[1, 2], seeds=(0, 1), lm=lm, progress=False)
+    tail = res["methods"]["tail"]["steps"]
+    assert [s["removed"] for s in tail] == [[L - 1], [L - 2, L - 1]]
+    S = json.loads((tmp_path / "c" / "controls.json").read_text())            # what was written
+    assert S["fingerprint"]["samples"] and S["params"]["score"] == "raw"
+    for s in tail:
+        m = copy.deepcopy(lm.model)
+        m.model.layers = torch.nn.ModuleList(m.model.layers[:L - len(s["removed"])])
+        m.config.num_hidden_layers = L - len(s["removed"])
+        ref = plain_cloze_scores(m, lm.tokenizer, samples)[:, -1]                 # [N, K], final depth
+        assert s["acc"] == np.mean([int(np.nanargmax(r) == x.gold) for r, x in zip(ref, samples)])
+    ts = from_controls(S)
+    assert [t["params"]["method"] for t in ts] == ["shortgpt", "tail", "random", "random"]
+    assert [len(st["removed"]) for st in ts[2]["steps"]] == [1, 2]
+    assert ts[2]["steps"][0]["acc"] == S["methods"]["random"]["steps"][0]["runs"][0]["acc"]

@@ -1,5 +1,7 @@
-"""The referee's controls: random pruning at equal layer count (several seeds), and one-shot ShortGPT (BI computed
-once on the dense model) at equal ratio, both beside an IP trajectory. Every accuracy/DM carries a bootstrap CI."""
+"""The referee's controls: random pruning at equal layer count (several seeds), one-shot ShortGPT (BI computed once on
+the dense model) and the tail rule (the last k blocks; "drop the last 25%" of arXiv 2411.15558 at k = L/4), all at the
+IP trajectory's layer counts. Final depth only: a control's question is its accuracy, and one final-depth pass per
+removal costs ~1/(L+1) of an all-depth trajectory step. Every accuracy/DM carries a bootstrap CI."""
 from __future__ import annotations
 
 import time
@@ -58,8 +60,9 @@ def random_removal(num_layers: int, k: int, seed: int, region: list[int] | None 
 def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory: dict | None = None,
                  seeds=(0, 1, 2), bi_samples=None, n_boot: int = 1000, batch_size: int = 16,
                  score_kind: str = "raw", margin: str = "logit", progress: bool = True) -> dict:
-    """At each layer count k (from the IP trajectory, or `counts`): one-shot ShortGPT and random pruning over seeds.
-    progress: one bar over the passes (BI, dense, one ShortGPT per count, one random per count and seed).
+    """At each layer count k (from the IP trajectory, or `counts`): one-shot ShortGPT, the tail and random pruning
+    over seeds. progress: one bar over the passes (BI, dense, one ShortGPT and one tail per count, one random per
+    count and seed).
 
     Returns {"counts", "num_layers", "bi", "methods": {name: {"steps": [{removed, ratio, acc, acc_ci, dm_final,..}]}}}
     where the random method's steps also carry per-seed values and their mean/std."""
@@ -74,7 +77,7 @@ def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory:
                                     "acc_ci": s.get("acc_ci"), "dm_final": s.get("dm_final")} for s in ip]}
     if not counts:
         raise ValueError("give layer counts or an IP trajectory")
-    bar = tqdm(total=2 + len(counts) * (1 + len(seeds)), desc="controls", disable=not progress)
+    bar = tqdm(total=2 + len(counts) * (2 + len(seeds)), desc="controls", disable=not progress)
 
     def done(x):                  # one pass finished: advance the bar
         bar.update()
@@ -84,6 +87,8 @@ def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory:
     dense = done(evaluate(lm, samples, fmt, [], **kw))
     methods["shortgpt_oneshot"] = {"steps": [{**done(evaluate(lm, samples, fmt, order[:k], **kw)), "ratio": k / L}
                                              for k in counts]}
+    methods["tail"] = {"steps": [{**done(evaluate(lm, samples, fmt, list(range(L - k, L)), **kw)), "ratio": k / L}
+                                 for k in counts]}
     rnd = []
     for k in counts:
         runs = [done(evaluate(lm, samples, fmt, random_removal(L, k, s), **kw)) for s in seeds]

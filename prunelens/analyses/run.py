@@ -187,8 +187,11 @@ def run_controls(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", cou
     from .controls import run_controls as rc
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     _fits(lm, fmt, t)
+    from ..fingerprint import samples_digest
     ip = T.load_trajectory(trajectory) if trajectory else None
-    res = {**_meta(lm, t, fmt, trajectory=str(trajectory) if trajectory else None),
+    # the samples digest and score let `plan-eval` use these controls as ground truth on the same questions
+    res = {**_meta(lm, t, fmt, trajectory=str(trajectory) if trajectory else None,
+                   fingerprint={"samples": samples_digest(t.samples)}, params={"score": score_kind}),
            **rc(lm, t.samples, fmt, counts=counts, ip_trajectory=ip, seeds=seeds, batch_size=batch_size,
                 score_kind=score_kind, margin=margin, progress=progress)}
     return _finish(out, "controls", res, [lambda r, o: F.methods_plot(r["methods"], r["dense"]["acc"],

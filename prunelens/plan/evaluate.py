@@ -13,7 +13,8 @@ Scores: mean absolute error over the points where prediction and truth are both 
 over points), Spearman's rank correlation, and the paired MAE difference of plan(_loo) against each baseline (CI
 over points: "beats" only when it excludes 0). Recommended sets: the share whose measured drop (--verify) stays
 within the plan's budget, with a Wilson interval, beside the same share for the last 25%, ShortGPT's and random
-removal of as many layers, read off their trajectories.
+removal of as many layers, read off their trajectories or off `prunelens controls` runs (controls.json) on the same
+questions.
 """
 from __future__ import annotations
 
@@ -51,11 +52,30 @@ def same_questions(plan: dict, traj: dict) -> bool:
             and traj.get("sample") == cfg.get("sample") and p.get("score", "raw") == plan.get("score_kind"))
 
 
+def from_controls(c: dict) -> list[dict]:
+    """A controls.json (final-depth one-shot ShortGPT, tail, random per seed at the IP trajectory's layer counts) as
+    trajectory-shaped dicts, one per method and random seed, so the baselines' sets are read the same way."""
+    base = {k: c.get(k) for k in ("model", "model_path", "task", "split", "n_samples", "num_layers", "fingerprint")}
+    score = (c.get("params") or {}).get("score", c.get("score_kind", "raw"))
+    out = []
+    for key, name in (("shortgpt_oneshot", "shortgpt"), ("tail", "tail")):
+        if key in c.get("methods", {}):
+            out.append({**base, "params": {"method": name, "score": score}, "dense": c["dense"],
+                        "steps": c["methods"][key]["steps"]})
+    rnd = c.get("methods", {}).get("random", {}).get("steps", [])
+    for i in range(min((len(s.get("runs", [])) for s in rnd), default=0)):
+        out.append({**base, "params": {"method": "random", "score": score}, "dense": c["dense"],
+                    "steps": [{**s["runs"][i], "ratio": s["ratio"]} for s in rnd]})
+    return out
+
+
 def load_points(plan_dirs, traj_roots) -> list[dict]:
     trajs = []
     for root in map(Path, traj_roots):
         files = [root] if root.is_file() else sorted(root.rglob("trajectory.json"))
         trajs += [(f, T.load_trajectory(f)) for f in files]
+        if root.is_dir():
+            trajs += [(f, t) for f in sorted(root.rglob("controls.json")) for t in from_controls(read_json(f))]
     points = []
     for d in map(Path, plan_dirs):
         for f in ([d / "plan.json"] if (d / "plan.json").is_file() else sorted(d.rglob("plan.json"))):

@@ -342,10 +342,13 @@ def s_removed(R, tmp) -> str:
                    + table(["ratio", "removed (original ids, in order)", "acc", "95% CI", "final DM", "TP",
                             "TP 95% CI", *EST_HEAD], rows, "this trajectory has no steps"))
     for c in R["controls"]:
-        rows = [[f3(s["ratio"]), ", ".join(map(str, s["removed"])), f3(s["acc"]), ci(s["acc_ci"]), f3(s["dm_final"])]
-                for s in c["methods"]["shortgpt_oneshot"]["steps"]]
-        out.append(f"<h3>{_title(c)} [one-shot ShortGPT]</h3>"
-                   + table(["ratio", "removed", "acc", "95% CI", "final DM"], rows, "no one-shot steps"))
+        for key, label in (("shortgpt_oneshot", "one-shot ShortGPT"), ("tail", "tail: the last k blocks")):
+            if key not in c["methods"]:                  # controls written before the tail rule was added
+                continue
+            rows = [[f3(s["ratio"]), ", ".join(map(str, s["removed"])), f3(s["acc"]), ci(s["acc_ci"]),
+                     f3(s["dm_final"])] for s in c["methods"][key]["steps"]]
+            out.append(f"<h3>{_title(c)} [{label}]</h3>"
+                       + table(["ratio", "removed", "acc", "95% CI", "final DM"], rows, "no steps"))
     return "".join(out)
 
 

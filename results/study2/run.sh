@@ -19,7 +19,7 @@ MODELS=(${STUDY_MODELS:-smollm2-135m gemma-3-270m})    # STUDY_MODELS / STUDY_PR
 # cheapest first (short continuations before long ones): a session that stops mid-way loses the fewest finished parts
 TASKS=(arc_easy arc_challenge openbookqa boolq mmlu winogrande piqa hellaswag)
 PRUNE_TASKS=(${STUDY_PRUNE_TASKS:-arc_easy arc_challenge piqa boolq openbookqa})   # IP+SKIP: 2 x 5 = 10 Figure-8 points
-CONTROL_TASKS=(arc_easy arc_challenge piqa boolq)             # ShortGPT, tail, random x3: four tasks per model
+CONTROL_TASKS=(${STUDY_CONTROL_TASKS:-arc_easy arc_challenge piqa boolq})  # ShortGPT, tail, random x3: four per model
 mkdir -p "$OUT"
 [[ -f $OUT/timings.csv ]] || echo "part,seconds,finished_utc" > "$OUT/timings.csv"
 
@@ -97,11 +97,12 @@ if want noise; then
   done
 fi
 
-# 5. IP (+SKIP-Prun) to 50% on five tasks per model, one-shot ShortGPT and tail on four (n = NT).
+# 5. IP (+SKIP-Prun) to 50% on five tasks per model (n = NT), every state at every depth. One-shot ShortGPT and the
+#    tail are final-depth controls in part 6 (their accuracy is all the study reads of them; an all-depth trajectory
+#    of each would cost ~L+1 times as much). STUDY_PRUNE_METHODS="shortgpt" etc. still runs them as trajectories.
 if want prune; then
   for MD in "${MODELS[@]}"; do for T in "${PRUNE_TASKS[@]}"; do
     METHODS=("iterative --skip")
-    [[ " ${CONTROL_TASKS[*]} " == *" $T "* ]] && METHODS+=(shortgpt tail)
     [[ -n ${STUDY_PRUNE_METHODS:-} ]] && METHODS=("${STUDY_PRUNE_METHODS}")
     for METHOD in "${METHODS[@]}"; do
       name=${METHOD%% *}; [[ $METHOD == *--skip* ]] && name=${name}_skip
@@ -112,9 +113,12 @@ if want prune; then
   done; done
 fi
 
-# 6. Random pruning (3 seeds) at the IP trajectory's layer counts, with one-shot ShortGPT beside it.
+# 6. Controls at the IP trajectory's layer counts, final depth: random (3 seeds), one-shot ShortGPT, the tail.
 if want controls; then
   for MD in "${MODELS[@]}"; do for T in "${CONTROL_TASKS[@]}"; do
+    if [[ ! -f $OUT/$MD/prune/$T/iterative_skip/trajectory.json ]]; then
+      echo "[study2] controls_${MD}_$T: waiting for its IP trajectory (part prune)"; continue
+    fi
     part "controls_${MD}_$T" "$OUT/$MD/prune/$T/controls/controls.json" \
       prunelens controls $(M "$MD") --format cloze --score norm --tasks "$T" --sample "$NT" --seeds 0,1,2 \
         --trajectory "$OUT/$MD/prune/$T/iterative_skip/trajectory.json" --overwrite --out "$OUT/$MD/prune/$T/controls"
