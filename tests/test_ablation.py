@@ -91,10 +91,11 @@ def test_cli_score_and_margin_reach_the_ablation_and_guard_dense_from(tmp_path, 
     assert rc == 2 and "sample ids" in capsys.readouterr().err and not (tmp_path / "abl_seed").exists()
 
 
-def test_controls_tail_is_the_last_k_blocks_and_scores_like_a_truncated_hf_model(tmp_path):
+def test_controls_tail_and_angular_against_plain_hf(tmp_path):
     """The tail control at k removes blocks L-k..L-1; its accuracy equals the argmax of summed continuation
-    log-probs from a plain HF forward of a copy of the model with those blocks deleted by hand. Its controls.json
-    then serves plan-eval as ground truth (one trajectory per method and random seed, same questions)."""
+    log-probs from a plain HF forward of a copy of the model with those blocks deleted by hand. Gromov's block is the
+    argmin of the mean arccos between the last token's HF hidden states n depths apart. The controls.json then serves
+    plan-eval as ground truth (one trajectory per method and random seed, same questions)."""
     import copy
     import json
 
@@ -120,7 +121,17 @@ def test_controls_tail_is_the_last_k_blocks_and_scores_like_a_truncated_hf_model
         m.config.num_hidden_layers = L - len(s["removed"])
         ref = plain_cloze_scores(m, lm.tokenizer, samples)[:, -1]                 # [N, K], final depth
         assert s["acc"] == np.mean([int(np.nanargmax(r) == x.gold) for r, x in zip(ref, samples)])
+    # Gromov's block from a plain HF forward per prompt (hidden states at its last token), arccos by hand
+    from prunelens.analyses.states import prompt_ids
+    ids, _ = prompt_ids(lm, samples, "cloze")
+    hs = torch.stack([torch.stack(lm.model(torch.tensor([x]), output_hidden_states=True).hidden_states)[:, 0, -1]
+                      for x in ids]).double()                                            # [N, L+1, d]
+    for s in res["methods"]["angular_oneshot"]["steps"]:
+        n = len(s["removed"])
+        cos = torch.nn.functional.cosine_similarity(hs[:, :L - n + 1], hs[:, n:], dim=-1)   # [N, L-n+1]
+        dist = torch.arccos(cos.clamp(-1, 1)).mean(0)
+        assert s["removed"] == list(range(int(dist.argmin()), int(dist.argmin()) + n))
     ts = from_controls(S)
-    assert [t["params"]["method"] for t in ts] == ["shortgpt", "tail", "random", "random"]
-    assert [len(st["removed"]) for st in ts[2]["steps"]] == [1, 2]
-    assert ts[2]["steps"][0]["acc"] == S["methods"]["random"]["steps"][0]["runs"][0]["acc"]
+    assert [t["params"]["method"] for t in ts] == ["shortgpt", "angular", "tail", "random", "random"]
+    assert [len(st["removed"]) for st in ts[3]["steps"]] == [1, 2]
+    assert ts[3]["steps"][0]["acc"] == S["methods"]["random"]["steps"][0]["runs"][0]["acc"]

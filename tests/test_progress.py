@@ -22,7 +22,7 @@ def _ablate(lm, S, progress):
 def _controls(lm, S, progress):
     from prunelens.analyses.controls import run_controls
     run_controls(lm, S, counts=[1, 2], seeds=(0, 1), n_boot=10, progress=progress)
-    return "controls", 2 + 2 * (1 + 2)                       # BI + dense, then counts x (ShortGPT + seeds)
+    return "controls", 2 + 2 * (3 + 2)        # BI + dense, then counts x (ShortGPT, angular, tail + seeds)
 
 
 def _cka(lm, S, progress):

@@ -1,6 +1,7 @@
 """The referee's controls: random pruning at equal layer count (several seeds), one-shot ShortGPT (BI computed once on
-the dense model) and the tail rule (the last k blocks; "drop the last 25%" of arXiv 2411.15558 at k = L/4), all at the
-IP trajectory's layer counts. Final depth only: a control's question is its accuracy, and one final-depth pass per
+the dense model), Gromov's angular-distance block (the n contiguous blocks whose input and output are closest in
+angle, arXiv 2403.17887) and the tail rule (the last k blocks; "drop the last 25%" of arXiv 2411.15558 at k = L/4),
+all at the IP trajectory's layer counts. Final depth only: a control's question is its accuracy, and one final-depth pass per
 removal costs ~1/(L+1) of an all-depth trajectory step. Every accuracy/DM carries a bootstrap CI."""
 from __future__ import annotations
 
@@ -20,11 +21,12 @@ from .states import prompt_ids
 
 
 @torch.no_grad()
-def block_influence(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> np.ndarray:
-    """BI_l = 1 - mean over non-pad prompt tokens of cos(h_l, h_{l+1}), raw residuals, float32 -> [L]."""
+def dense_geometry(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> tuple[np.ndarray, torch.Tensor]:
+    """One pass over the prompts: BI_l = 1 - mean over non-pad prompt tokens of cos(h_l, h_{l+1}) -> [L], and the
+    last token's raw residual at every depth -> [N, L+1, d] (Gromov's angular distance). float32."""
     ids, _ = prompt_ids(lm, samples, fmt)
     lengths = [len(x) for x in ids]
-    tot, cnt = None, 0
+    tot, cnt, last = None, 0, {}
     for batch in _batches(sorted(range(len(ids)), key=lambda i: -lengths[i]), lengths, fixed(batch_size, lm), 4096):
         x, mask, pos = _left_pad([ids[i] for i in batch], lm.tokenizer.pad_token_id or 0, lm.device)
         B, Tn = x.shape
@@ -36,7 +38,21 @@ def block_influence(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> np.
         s = (cos * m).sum((0, 2))
         tot = s if tot is None else tot + s
         cnt += int(m.sum())
-    return (1 - tot / cnt).cpu().numpy()
+        last.update(zip(batch, h[:, :, -1].cpu()))                            # left padding: the last token is at -1
+    return (1 - tot / cnt).cpu().numpy(), torch.stack([last[i] for i in range(len(ids))])
+
+
+def block_influence(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> np.ndarray:
+    """BI_l of the dense model on the prompts of `samples` -> [L] (see dense_geometry)."""
+    return dense_geometry(lm, samples, fmt, batch_size)[0]
+
+
+def angular_block(last_states: torch.Tensor, n: int) -> list[int]:
+    """Gromov et al.: the n contiguous blocks l..l+n-1 whose input and output (last token) are closest in angle."""
+    from ..prune.influence import angular_distances
+    d = angular_distances(last_states, n)
+    l = min(d, key=lambda i: (d[i], i))
+    return list(range(l, l + n))
 
 
 def evaluate(lm, samples, fmt, remove, *, n_boot=1000, seed=0, batch_size=16, score_kind="raw",
@@ -60,9 +76,9 @@ def random_removal(num_layers: int, k: int, seed: int, region: list[int] | None 
 def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory: dict | None = None,
                  seeds=(0, 1, 2), bi_samples=None, n_boot: int = 1000, batch_size: int = 16,
                  score_kind: str = "raw", margin: str = "logit", progress: bool = True) -> dict:
-    """At each layer count k (from the IP trajectory, or `counts`): one-shot ShortGPT, the tail and random pruning
-    over seeds. progress: one bar over the passes (BI, dense, one ShortGPT and one tail per count, one random per
-    count and seed).
+    """At each layer count k (from the IP trajectory, or `counts`): one-shot ShortGPT, Gromov's angular block, the
+    tail and random pruning over seeds. progress: one bar over the passes (BI and angular states, dense, one
+    ShortGPT, one angular and one tail per count, one random per count and seed).
 
     Returns {"counts", "num_layers", "bi", "methods": {name: {"steps": [{removed, ratio, acc, acc_ci, dm_final,..}]}}}
     where the random method's steps also carry per-seed values and their mean/std."""
@@ -77,16 +93,19 @@ def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory:
                                     "acc_ci": s.get("acc_ci"), "dm_final": s.get("dm_final")} for s in ip]}
     if not counts:
         raise ValueError("give layer counts or an IP trajectory")
-    bar = tqdm(total=2 + len(counts) * (2 + len(seeds)), desc="controls", disable=not progress)
+    bar = tqdm(total=2 + len(counts) * (3 + len(seeds)), desc="controls", disable=not progress)
 
     def done(x):                  # one pass finished: advance the bar
         bar.update()
         return x
-    bi = done(block_influence(lm, bi_samples or samples, fmt))
+    bi, last = dense_geometry(lm, bi_samples or samples, fmt)
+    done(None)
     order = np.argsort(bi, kind="stable").tolist()
     dense = done(evaluate(lm, samples, fmt, [], **kw))
     methods["shortgpt_oneshot"] = {"steps": [{**done(evaluate(lm, samples, fmt, order[:k], **kw)), "ratio": k / L}
                                              for k in counts]}
+    methods["angular_oneshot"] = {"steps": [{**done(evaluate(lm, samples, fmt, angular_block(last, k), **kw)),
+                                             "ratio": k / L} for k in counts]}
     methods["tail"] = {"steps": [{**done(evaluate(lm, samples, fmt, list(range(L - k, L)), **kw)), "ratio": k / L}
                                  for k in counts]}
     rnd = []

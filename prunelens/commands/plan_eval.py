@@ -22,6 +22,9 @@ def cmd_plan_eval(a) -> int:
             print(f"{name}: MAE {s['mae']} {s['mae_ci']} over {s['n']} points, Spearman {s['spearman']}")
     for k, v in res["versus"].items():
         print(f"{k}: {v['verdict']} (MAE difference {v['mae_diff']}, 95% CI {v['ci']}, n={v['n']})")
+    for k, v in res["budget"].items():
+        if v["n"]:
+            print(f"within --max-drop: {k} {v['within']}/{v['n']} (95% CI {v['ci']})")
     print(f"results: {a.out}/plan_evaluation.json")
     return 0
 
@@ -31,8 +34,10 @@ def register(sub) -> None:
                                          "the rules of thumb (paper's safe margin, drop the last 25%%)")
     p.add_argument("--plans", nargs="+", required=True, help="folders holding plan runs (plan.json, outcomes.npz)")
     p.add_argument("--trajectories", nargs="+", required=True,
-                   help="folders holding the trajectories (trajectory.json) of the same models, tasks and questions")
-    p.add_argument("--truth", default="ip_skip", choices=["ip_skip", "shortgpt", "tail", "iterative", "random"],
+                   help="folders holding the trajectories (trajectory.json) or controls (controls.json) of the same "
+                        "models, tasks and questions")
+    p.add_argument("--truth", default="ip_skip",
+                   choices=["ip_skip", "shortgpt", "angular", "tail", "iterative", "random"],
                    help="which trajectory's critical ratio is the ground truth")
     _common_out(p)
     p.set_defaults(func=cmd_plan_eval)

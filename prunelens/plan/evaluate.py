@@ -12,9 +12,9 @@ Predictors of the critical ratio:
 Scores: mean absolute error over the points where prediction and truth are both uncensored (with a bootstrap CI
 over points), Spearman's rank correlation, and the paired MAE difference of plan(_loo) against each baseline (CI
 over points: "beats" only when it excludes 0). Recommended sets: the share whose measured drop (--verify) stays
-within the plan's budget, with a Wilson interval, beside the same share for the last 25%, ShortGPT's and random
-removal of as many layers, read off their trajectories or off `prunelens controls` runs (controls.json) on the same
-questions.
+within the plan's budget, with a Wilson interval, beside the same share for the last 25%, ShortGPT's, Gromov's
+angular-distance block and random removal of as many layers, read off their trajectories or off `prunelens controls`
+runs (controls.json) on the same questions.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def from_controls(c: dict) -> list[dict]:
     base = {k: c.get(k) for k in ("model", "model_path", "task", "split", "n_samples", "num_layers", "fingerprint")}
     score = (c.get("params") or {}).get("score", c.get("score_kind", "raw"))
     out = []
-    for key, name in (("shortgpt_oneshot", "shortgpt"), ("tail", "tail")):
+    for key, name in (("shortgpt_oneshot", "shortgpt"), ("angular_oneshot", "angular"), ("tail", "tail")):
         if key in c.get("methods", {}):
             out.append({**base, "params": {"method": name, "score": score}, "dense": c["dense"],
                         "steps": c["methods"][key]["steps"]})
@@ -193,7 +193,7 @@ def evaluate(points, truth_method: str = "ip_skip") -> dict:
 def budget_shares(points) -> dict:
     """Share of recommended sets whose measured drop stays within the plan's budget, and the same for the
     baselines' sets of as many layers (read from their trajectories), each with a Wilson interval."""
-    tally = {k: [0, 0] for k in ("plan", "last_25pct", "shortgpt", "random")}
+    tally = {k: [0, 0] for k in ("plan", "last_25pct", "shortgpt", "angular", "random")}
     for p in points:
         pl = p["plan"]
         if pl.get("max_drop") is None:
@@ -204,7 +204,7 @@ def budget_shares(points) -> dict:
             tally["plan"][1] += 1
         L = pl["num_layers"]
         for name, key, kk in (("last_25pct", "tail", round(0.25 * L)), ("shortgpt", "shortgpt", k),
-                              ("random", "random", k)):
+                              ("angular", "angular", k), ("random", "random", k)):
             # each trajectory against its own dense accuracy (random: the mean over seeds of the drops)
             drops = [T.final_acc(T.dense(t["traj"])) - a for t in p["truth"].get(key, [])
                      if (a := _acc_at(t["traj"], kk)) is not None]

@@ -342,7 +342,8 @@ def s_removed(R, tmp) -> str:
                    + table(["ratio", "removed (original ids, in order)", "acc", "95% CI", "final DM", "TP",
                             "TP 95% CI", *EST_HEAD], rows, "this trajectory has no steps"))
     for c in R["controls"]:
-        for key, label in (("shortgpt_oneshot", "one-shot ShortGPT"), ("tail", "tail: the last k blocks")):
+        for key, label in (("shortgpt_oneshot", "one-shot ShortGPT"), ("angular_oneshot", "Gromov's angular block"),
+                           ("tail", "tail: the last k blocks")):
             if key not in c["methods"]:                  # controls written before the tail rule was added
                 continue
             rows = [[f3(s["ratio"]), ", ".join(map(str, s["removed"])), f3(s["acc"]), ci(s["acc_ci"]),

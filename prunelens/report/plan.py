@@ -23,9 +23,16 @@ def s_plan(R, tmp) -> str:
               for k, v in e["scores"].items() if not k.startswith("_")]
         vs = [[k.replace("_vs_", " vs "), str(v["n"]), H.f3(v["mae_diff"]), H.ci(v["ci"]), v["verdict"]]
               for k, v in e["versus"].items()]
+        names = {"plan": "plan's recommended set (--verify)", "last_25pct": "the last 25% of the blocks",
+                 "shortgpt": "one-shot ShortGPT, as many blocks", "angular": "Gromov's angular block, as many blocks",
+                 "random": "random, as many blocks (mean over seeds)"}
+        bud = [[names.get(k, k), str(v["n"]), str(v["within"]), H.f3(v["share"]), H.ci(v["ci"])]
+               for k, v in (e.get("budget") or {}).items()]
         out.append(f"<h3>Leave-one-out evaluation (truth: {H.esc(e['truth_method'])} critical ratio)</h3>"
                    + H.table(["model", "task", "truth", "plan", "plan (LOO c)", "paper rule", "last 25%"], rows,
                              "no points")
                    + H.table(["predictor", "points", "MAE", "95% CI", "Spearman"], sc, "no scores")
-                   + H.table(["comparison", "points", "MAE difference", "95% CI", "verdict"], vs, "no comparisons"))
+                   + H.table(["comparison", "points", "MAE difference", "95% CI", "verdict"], vs, "no comparisons")
+                   + "<p>Sets whose measured accuracy drop stays within the plan's --max-drop (Wilson 95% CI):</p>"
+                   + H.table(["removal set", "points", "within budget", "share", "95% CI"], bud, "no sets measured"))
     return "".join(out)
