@@ -121,11 +121,20 @@ def test_controls_tail_and_angular_against_plain_hf(tmp_path):
         m.config.num_hidden_layers = L - len(s["removed"])
         ref = plain_cloze_scores(m, lm.tokenizer, samples)[:, -1]                 # [N, K], final depth
         assert s["acc"] == np.mean([int(np.nanargmax(r) == x.gold) for r, x in zip(ref, samples)])
-    # Gromov's block from a plain HF forward per prompt (hidden states at its last token), arccos by hand
+    # Gromov's block from a plain HF forward per prompt (hidden states at its last token), arccos by hand. HF's last
+    # hidden state is normed; the raw last-layer output (the definition used) is read with a hook instead.
     from prunelens.analyses.states import prompt_ids
     ids, _ = prompt_ids(lm, samples, "cloze")
-    hs = torch.stack([torch.stack(lm.model(torch.tensor([x]), output_hidden_states=True).hidden_states)[:, 0, -1]
-                      for x in ids]).double()                                            # [N, L+1, d]
+    raw = []
+    hook = lm.model.model.layers[-1].register_forward_hook(
+        lambda mod, inp, out: raw.append((out[0] if isinstance(out, tuple) else out)[0, -1]))
+    try:
+        hs = torch.stack([torch.cat([torch.stack(lm.model(torch.tensor([x]), output_hidden_states=True)
+                                                 .hidden_states[:-1])[:, 0, -1], raw[-1][None]])
+                          for x in ids]).double()                                        # [N, L+1, d]
+    finally:
+        hook.remove()
+    assert len(raw) == len(ids)
     for s in res["methods"]["angular_oneshot"]["steps"]:
         n = len(s["removed"])
         cos = torch.nn.functional.cosine_similarity(hs[:, :L - n + 1], hs[:, n:], dim=-1)   # [N, L-n+1]

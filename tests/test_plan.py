@@ -206,6 +206,8 @@ def test_leave_one_out_evaluation_on_planted_points(tmp_path):
     from prunelens.plan.evaluate import same_questions
     t = json.loads((tmp_path / "traj" / "m0" / "qa" / "tail" / "trajectory.json").read_text())
     assert same_questions(points[0]["plan"], {**t, "fingerprint": {"samples": "other"}}) is False
+    assert same_questions(points[0]["plan"], t) is True
+    assert same_questions(points[0]["plan"], {**t, "params": {**t["params"], "score": "norm"}}) is False  # other score
     # the command and the report section
     from prunelens.cli import main
     from prunelens.report.html import build_report

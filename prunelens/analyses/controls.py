@@ -38,7 +38,8 @@ def dense_geometry(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> tupl
         s = (cos * m).sum((0, 2))
         tot = s if tot is None else tot + s
         cnt += int(m.sum())
-        last.update(zip(batch, h[:, :, -1].cpu()))                            # left padding: the last token is at -1
+        # left padding: the last token is at -1; cloned, else each view would keep its batch's [B, D, T, d] alive
+        last.update(zip(batch, h[:, :, -1].clone().cpu()))
     return (1 - tot / cnt).cpu().numpy(), torch.stack([last[i] for i in range(len(ids))])
 
 
@@ -48,7 +49,9 @@ def block_influence(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> np.
 
 
 def angular_block(last_states: torch.Tensor, n: int) -> list[int]:
-    """Gromov et al.: the n contiguous blocks l..l+n-1 whose input and output (last token) are closest in angle."""
+    """Gromov et al.: the n contiguous blocks l..l+n-1 whose input and output (last token) are closest in angle. The
+    residuals are raw, the last depth before the final norm, as the prune method `angular` (Gromov's code reads HF's
+    hidden_states, whose last entry is normed: only blocks ending at the last layer can differ)."""
     from ..prune.influence import angular_distances
     d = angular_distances(last_states, n)
     l = min(d, key=lambda i: (d[i], i))

@@ -191,7 +191,8 @@ def run_controls(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", cou
     ip = T.load_trajectory(trajectory) if trajectory else None
     # the samples digest and score let `plan-eval` use these controls as ground truth on the same questions
     res = {**_meta(lm, t, fmt, trajectory=str(trajectory) if trajectory else None,
-                   fingerprint={"samples": samples_digest(t.samples)}, params={"score": score_kind}),
+                   fingerprint={"samples": samples_digest(t.samples)}, params={"score": score_kind},
+                   chance=sum(1 / s.n_options for s in t.samples) / len(t.samples)),
            **rc(lm, t.samples, fmt, counts=counts, ip_trajectory=ip, seeds=seeds, batch_size=batch_size,
                 score_kind=score_kind, margin=margin, progress=progress)}
     return _finish(out, "controls", res, [lambda r, o: F.methods_plot(r["methods"], r["dense"]["acc"],

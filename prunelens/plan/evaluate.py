@@ -44,9 +44,9 @@ def same_questions(plan: dict, traj: dict) -> bool:
             Path(str(traj.get("model"))).name != Path(str(plan.get("model"))).name:
         return False
     a, b = (plan.get("fingerprint") or {}).get("samples"), (traj.get("fingerprint") or {}).get("samples")
-    if a and b:
-        return a == b
     p = traj.get("params") or {}
+    if a and b:
+        return a == b and p.get("score", "raw") == plan.get("score_kind", "raw")
     cfg = plan.get("config") or {}
     return (traj.get("split") == plan.get("split") and traj.get("n_samples") == plan.get("n_samples")
             and traj.get("sample") == cfg.get("sample") and p.get("score", "raw") == plan.get("score_kind"))
@@ -55,17 +55,18 @@ def same_questions(plan: dict, traj: dict) -> bool:
 def from_controls(c: dict) -> list[dict]:
     """A controls.json (final-depth one-shot ShortGPT, tail, random per seed at the IP trajectory's layer counts) as
     trajectory-shaped dicts, one per method and random seed, so the baselines' sets are read the same way."""
-    base = {k: c.get(k) for k in ("model", "model_path", "task", "split", "n_samples", "num_layers", "fingerprint")}
+    base = {k: c.get(k) for k in ("model", "model_path", "task", "split", "n_samples", "num_layers", "fingerprint",
+                                  "chance")}
     score = (c.get("params") or {}).get("score", c.get("score_kind", "raw"))
     out = []
     for key, name in (("shortgpt_oneshot", "shortgpt"), ("angular_oneshot", "angular"), ("tail", "tail")):
         if key in c.get("methods", {}):
             out.append({**base, "params": {"method": name, "score": score}, "dense": c["dense"],
-                        "steps": c["methods"][key]["steps"]})
+                        "steps": c["methods"][key]["steps"], "source": "controls"})
     rnd = c.get("methods", {}).get("random", {}).get("steps", [])
     for i in range(min((len(s.get("runs", [])) for s in rnd), default=0)):
         out.append({**base, "params": {"method": "random", "score": score}, "dense": c["dense"],
-                    "steps": [{**s["runs"][i], "ratio": s["ratio"]} for s in rnd]})
+                    "steps": [{**s["runs"][i], "ratio": s["ratio"]} for s in rnd], "source": "controls"})
     return out
 
 
@@ -81,11 +82,16 @@ def load_points(plan_dirs, traj_roots) -> list[dict]:
         for f in ([d / "plan.json"] if (d / "plan.json").is_file() else sorted(d.rglob("plan.json"))):
             p = read_json(f)
             z = np.load(f.parent / "outcomes.npz", allow_pickle=False)
-            truth = {}
+            truth, from_ctl = {}, {}
             for tf, t in trajs:
                 if same_questions(p, t):
                     pt = point_from_trajectory(t, p.get("gamma", 0.5), str(tf))
-                    truth.setdefault(_method_key(t), []).append({**pt, "traj": t})
+                    into = from_ctl if t.get("source") == "controls" else truth
+                    into.setdefault(_method_key(t), []).append({**pt, "traj": t})
+            # one source per method: a real trajectory of a method wins over the controls' final-depth sets (their
+            # calibration prompts may differ), so no mean mixes the two
+            for k, v in from_ctl.items():
+                truth.setdefault(k, v)
             points.append({"plan": p, "dir": str(f.parent), "outcomes": {k: z[k] for k in z.files}, "truth": truth})
     return points
 

@@ -275,8 +275,9 @@ def s_trajectories(R, tmp) -> str:
         groups.setdefault((str(t.get("model")), t.get("task")), {}).setdefault(T.method(t), []).append(t)
     for c in R["controls"]:
         for name, m in c["methods"].items():
-            if name != "ip":
-                groups.setdefault((str(c.get("model")), c.get("task")), {})[name] = [{**m, "_controls": c}]
+            if name != "ip":       # labelled apart: a "tail" or "random" trajectory of the same pair stays drawn
+                groups.setdefault((str(c.get("model")), c.get("task")), {})[f"{name} (controls)"] = \
+                    [{**m, "_controls": c}]
     out = []
     for i, ((model, task), methods) in enumerate(sorted(groups.items(), key=str)):
         first = next(iter(methods.values()))[0]

@@ -99,7 +99,7 @@ fi
 
 # 5. IP (+SKIP-Prun) to 50% on five tasks per model (n = NT), every state at every depth. One-shot ShortGPT and the
 #    tail are final-depth controls in part 6 (their accuracy is all the study reads of them; an all-depth trajectory
-#    of each would cost ~L+1 times as much). STUDY_PRUNE_METHODS="shortgpt" etc. still runs them as trajectories.
+#    of each would cost ~L+1 times as much). STUDY_PRUNE_METHODS="shortgpt" etc. runs that method instead of IP.
 if want prune; then
   for MD in "${MODELS[@]}"; do for T in "${PRUNE_TASKS[@]}"; do
     METHODS=("iterative --skip")
@@ -113,7 +113,8 @@ if want prune; then
   done; done
 fi
 
-# 6. Controls at the IP trajectory's layer counts, final depth: random (3 seeds), one-shot ShortGPT, the tail.
+# 6. Controls at the IP trajectory's layer counts, final depth: random (3 seeds), one-shot ShortGPT, Gromov's
+#    angular block, the tail.
 if want controls; then
   for MD in "${MODELS[@]}"; do for T in "${CONTROL_TASKS[@]}"; do
     if [[ ! -f $OUT/$MD/prune/$T/iterative_skip/trajectory.json ]]; then
