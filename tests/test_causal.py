@@ -177,6 +177,12 @@ def test_restore_curve_end_to_end_matches_independent_models_and_its_invariants(
         want = outcome(layers)
         assert ps[name]["dm"] == pytest.approx(want[:, 1].mean(), abs=1e-5)
         assert ps[name]["d_acc"] == pytest.approx(want[:, 0].mean() - dense[:, 0].mean(), abs=1e-9)
+    # every removed layer Silent (tp = 5): restoring after them is the dense model itself, which answers nothing
+    # about the phases; the magnitude question and the control are still asked there
+    from prunelens.causal.restore import answers
+    qs5 = {a["key"]: a for a in answers({**res, "tp": 5})}
+    assert qs5["silent"]["status"] == "not enough data" and "by construction" in qs5["silent"]["evidence"]
+    assert qs5["magnitude"]["pruned_depth"] == 2 and qs5["magnitude"]["status"] != "not enough data"
     # nothing Silent removed (layers 0, 1 kept, tp = 2): the Silent depths are identities and answer nothing
     res = restore_curve(lm, S, "cloze", [2, 3], tp=2, modes=("restore_all",), n_boot=50, batch_size=4, progress=False)
     assert {a["status"] for a in res["answers"]} == {"not enough data"}

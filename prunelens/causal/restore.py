@@ -290,9 +290,18 @@ def answers(res: dict) -> list[dict]:
         return [{"question": q, "key": k, "status": NODATA, "evidence": why} for k, q in QUESTIONS.items()]
     out = []
     gap_status = decide(*gap["dm_ci"], ">", 0.0)
+    only_silent = all(r < tp for r in res["removed"])
     for key, mode in (("silent", "restore_all"), ("magnitude", "norm_all")):
         q = QUESTIONS[key]
         c = _at(curves.get(mode, []), j)
+        if key == "silent" and only_silent:
+            # restoring there gives back every removed layer: the dense model by construction (share 1), which
+            # compares the Silent Phase with nothing
+            out.append({"question": q, "key": key, "mode": mode, "pruned_depth": j, "status": NODATA,
+                        "evidence": f"every removed layer {res['removed']} lies before tp={tp} (Silent): restoring "
+                                    f"at pruned depth {j} gives back all of them, i.e. the dense model by "
+                                    f"construction; no removed Decisive layer is left to compare with"})
+            continue
         if c is None:
             out.append({"question": q, "key": key, "status": NODATA,
                         "evidence": f"mode {mode} not run at depth {j}"})
