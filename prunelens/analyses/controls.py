@@ -1,8 +1,8 @@
 """The referee's controls: random pruning at equal layer count (several seeds), one-shot ShortGPT (BI computed once on
 the dense model), Gromov's angular-distance block (the n contiguous blocks whose input and output are closest in
 angle, arXiv 2403.17887) and the tail rule (the last k blocks; "drop the last 25%" of arXiv 2411.15558 at k = L/4),
-all at the IP trajectory's layer counts. Final depth only: a control's question is its accuracy, and one final-depth pass per
-removal costs ~1/(L+1) of an all-depth trajectory step. Every accuracy/DM carries a bootstrap CI."""
+all at the IP trajectory's layer counts. Final depth only: a control's question is its accuracy, so each removal is
+one pass with the lens at one depth instead of L+1. Every accuracy/DM carries a bootstrap CI."""
 from __future__ import annotations
 
 import time
@@ -17,6 +17,7 @@ from ..engine.capture import capture_residuals
 from ..engine.score import _batches, _left_pad
 from ..model.surgery import keep_from_remove, pruned_view
 from . import trajectories as T
+from ..prune.influence import angular_block
 from .states import prompt_ids
 
 
@@ -46,16 +47,6 @@ def dense_geometry(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> tupl
 def block_influence(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> np.ndarray:
     """BI_l of the dense model on the prompts of `samples` -> [L] (see dense_geometry)."""
     return dense_geometry(lm, samples, fmt, batch_size)[0]
-
-
-def angular_block(last_states: torch.Tensor, n: int) -> list[int]:
-    """Gromov et al.: the n contiguous blocks l..l+n-1 whose input and output (last token) are closest in angle. The
-    residuals are raw, the last depth before the final norm, as the prune method `angular` (Gromov's code reads HF's
-    hidden_states, whose last entry is normed: only blocks ending at the last layer can differ)."""
-    from ..prune.influence import angular_distances
-    d = angular_distances(last_states, n)
-    l = min(d, key=lambda i: (d[i], i))
-    return list(range(l, l + n))
 
 
 def evaluate(lm, samples, fmt, remove, *, n_boot=1000, seed=0, batch_size=16, score_kind="raw",

@@ -184,10 +184,10 @@ def run_recovery(out, *, model="gemma-3-270m", train_task="arc_easy", train_spli
 def run_controls(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", counts=None, trajectory=None,
                  seeds=(0, 1, 2), lm=None, task_kw=None, batch_size=16, score_kind="raw", margin="logit",
                  progress=True):
+    from ..fingerprint import samples_digest
     from .controls import run_controls as rc
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     _fits(lm, fmt, t)
-    from ..fingerprint import samples_digest
     ip = T.load_trajectory(trajectory) if trajectory else None
     # the samples digest and score let `plan-eval` use these controls as ground truth on the same questions
     res = {**_meta(lm, t, fmt, trajectory=str(trajectory) if trajectory else None,

@@ -53,7 +53,8 @@ def same_questions(plan: dict, traj: dict) -> bool:
 
 
 def from_controls(c: dict) -> list[dict]:
-    """A controls.json (final-depth one-shot ShortGPT, tail, random per seed at the IP trajectory's layer counts) as
+    """A controls.json (final-depth one-shot ShortGPT, Gromov's angular block, tail, random per seed at the IP
+    trajectory's layer counts) as
     trajectory-shaped dicts, one per method and random seed, so the baselines' sets are read the same way."""
     base = {k: c.get(k) for k in ("model", "model_path", "task", "split", "n_samples", "num_layers", "fingerprint",
                                   "chance")}

@@ -156,6 +156,15 @@ def angular_distances(states: torch.Tensor, n: int) -> dict[int, float]:
     return out
 
 
+def angular_block(states: torch.Tensor, n: int) -> list[int]:
+    """Gromov et al.: the n contiguous blocks l..l+n-1 whose input and output (last token) are closest in angle (lowest
+    l on ties). `states` are raw residuals [N, L+1, d]: the last depth is taken before the final norm (Gromov's code
+    reads HF's hidden_states, whose last entry is normed: only blocks ending at the last layer can differ)."""
+    d = angular_distances(states, n)
+    l = min(d, key=lambda i: (d[i], i))
+    return list(range(l, l + n))
+
+
 def taylor_importance(lm, calib) -> dict[int, float]:
     """Shortened LLaMA Taylor+: block importance = sum over its weights of |w * dL/dw|, L = calibration NLL."""
     layers = list(lm.anatomy.layers)

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from .evaluate import keep_of
-from .influence import angular_distances, block_influence, calib_nll, forward_from_prefix, last_token_states, \
-    taylor_importance
+from .influence import angular_block, angular_distances, block_influence, calib_nll, forward_from_prefix, \
+    last_token_states, taylor_importance
 from .merge import laco_recipe, mka_recipe
 
 
@@ -82,9 +82,8 @@ def angular(ctx, st):
     if "last_states" not in ctx.memo:
         ctx.memo["last_states"] = last_token_states(ctx.lm, ctx.calib)
     n = len(st["removed"]) + 1
-    d = angular_distances(ctx.memo["last_states"], n)
-    l = min(d, key=lambda i: (d[i], i))
-    return {"removed": list(range(l, l + n)), "merges": {}, "scores": d}
+    return {"removed": angular_block(ctx.memo["last_states"], n), "merges": {},
+            "scores": angular_distances(ctx.memo["last_states"], n)}
 
 
 def sleb(ctx, st):

@@ -19,7 +19,7 @@ MODELS=(${STUDY_MODELS:-smollm2-135m gemma-3-270m})    # STUDY_MODELS / STUDY_PR
 # cheapest first (short continuations before long ones): a session that stops mid-way loses the fewest finished parts
 TASKS=(arc_easy arc_challenge openbookqa boolq mmlu winogrande piqa hellaswag)
 PRUNE_TASKS=(${STUDY_PRUNE_TASKS:-arc_easy arc_challenge piqa boolq openbookqa})   # IP+SKIP: 2 x 5 = 10 Figure-8 points
-CONTROL_TASKS=(${STUDY_CONTROL_TASKS:-arc_easy arc_challenge piqa boolq})  # ShortGPT, tail, random x3: four per model
+CONTROL_TASKS=(${STUDY_CONTROL_TASKS:-arc_easy arc_challenge piqa boolq})  # controls (part 6): four per model
 mkdir -p "$OUT"
 [[ -f $OUT/timings.csv ]] || echo "part,seconds,finished_utc" > "$OUT/timings.csv"
 
