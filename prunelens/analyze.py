@@ -26,14 +26,16 @@ class Measurement:
 
 def measure(lm, samples, fmt: str = "cloze", *, score_kind: str = "raw", margin: str = "logit", tau: float = 0.0,
             n_boot: int = 1000, seed: int = 0, batch_size: int = 16, depths=None, progress: bool = True,
-            add_bos: bool | None = None) -> Measurement:
+            add_bos: bool | None = None, resume=None) -> Measurement:
     """Score every sample at every depth and summarise. score_kind: cloze `raw` (sum log-prob, lm-eval acc) or
-    `norm` (per-character, lm-eval acc_norm) drives DM/OF; both accuracies are always reported."""
+    `norm` (per-character, lm-eval acc_norm) drives DM/OF; both accuracies are always reported. resume: cloze
+    only, engine.score.Resume (a pruned model's pass from the stored dense prefix, engine/prefix.py)."""
     if score_kind not in ("raw", "norm"):
         raise ValueError(f"score_kind must be raw or norm, got {score_kind!r}")
     if fmt == "letter" and score_kind == "norm":
         raise ValueError("score_kind='norm' applies to the cloze format only")
-    sc = score(lm, samples, fmt, depths=depths, batch_size=batch_size, progress=progress, add_bos=add_bos)
+    sc = score(lm, samples, fmt, depths=depths, batch_size=batch_size, progress=progress, add_bos=add_bos,
+               **({"resume": resume} if resume is not None else {}))
     s = sc.norm if score_kind == "norm" else sc.scores
     rows = depth_summary(s, sc.gold, sc.n_options, margin=margin, n_boot=n_boot, seed=seed)
     if sc.norm is not None:

@@ -83,7 +83,8 @@ class OutputError(ValueError):
 
 
 def _visible(d: Path) -> list[str]:
-    return sorted(p.name for p in d.iterdir() if not p.name.startswith(_STAGE))
+    """What a folder holds for the user: not staging folders, not the resume journal of a killed run (journal.py)."""
+    return sorted(p.name for p in d.iterdir() if not p.name.startswith((_STAGE, ".resume-")))
 
 
 def _inside(a: Path, b: Path) -> bool:

@@ -144,3 +144,32 @@ def test_controls_tail_and_angular_against_plain_hf(tmp_path):
     assert [t["params"]["method"] for t in ts] == ["shortgpt", "angular", "tail", "random", "random"]
     assert [len(st["removed"]) for st in ts[3]["steps"]] == [1, 2]
     assert ts[3]["steps"][0]["acc"] == S["methods"]["random"]["steps"][0]["runs"][0]["acc"]
+
+
+def test_controls_from_the_stored_dense_prefix_equal_whole_passes():
+    """With the dense prefix every control pass starts at its first removed layer: the first layer runs only in the
+    dense passes, and every accuracy and DM equals the whole-pass run."""
+    import numpy as np
+
+    from prunelens.analyses.controls import run_controls
+    lm, S = tiny_lm("llama", num_layers=6), tiny_samples(8)
+    calls = {"n": 0}
+    h = lm.anatomy.layers[0].register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
+    try:
+        runs = {}
+        for on in (True, False):
+            calls["n"] = 0
+            runs[on] = run_controls(lm, S, counts=[1, 2, 3], seeds=(0, 1, 2), n_boot=50, batch_size=4, progress=False,
+                                    dense_prefix=on)
+            runs[on]["layer0_calls"] = calls["n"]
+    finally:
+        h.remove()
+    whole, pre = runs[False], runs[True]
+    sets = [s["removed"] for m in ("shortgpt_oneshot", "angular_oneshot", "tail") for s in whole["methods"][m]["steps"]]
+    sets += [r["removed"] for s in whole["methods"]["random"]["steps"] for r in s["runs"]]
+    assert any(0 not in r for r in sets)                      # else the count below says nothing
+    assert pre["layer0_calls"] * 2 <= whole["layer0_calls"]   # dense geometry + dense pass only
+    for m in whole["methods"]:
+        for a, b in zip(whole["methods"][m]["steps"], pre["methods"][m]["steps"]):
+            assert a["acc"] == b["acc"]
+            np.testing.assert_allclose(a["dm_final"], b["dm_final"], atol=1e-5)

@@ -73,7 +73,8 @@ def test_single_removals_from_the_stored_dense_prefix_equal_whole_passes(fmt):
     from prunelens.engine.score import score
     from prunelens.model.surgery import keep_from_remove, pruned_view
     from prunelens.analyses.ablation import final_outcome as _outcome
-    from prunelens.plan.run import DensePrefix, _score_without
+    from prunelens.engine.prefix import DensePrefix
+    from prunelens.plan.run import _score_without
     lm, S = tiny_lm("gemma3", num_layers=5), tiny_samples(7)
     prefix = DensePrefix(fmt)
     dense, single = single_removals(lm, S, fmt, batch_size=3, progress=False, prefix=prefix)

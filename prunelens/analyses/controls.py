@@ -12,9 +12,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..analyze import measure
-from ..engine.autobatch import fixed
+from ..engine.autobatch import fixed, is_auto
+from ..engine.prefix import DensePrefix
 from ..engine.capture import capture_residuals
 from ..engine.score import _batches, _left_pad
+from ..journal import NoJournal, plain
 from ..model.surgery import keep_from_remove, pruned_view
 from . import trajectories as T
 from ..prune.influence import angular_block
@@ -50,12 +52,16 @@ def block_influence(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> np.
 
 
 def evaluate(lm, samples, fmt, remove, *, n_boot=1000, seed=0, batch_size=16, score_kind="raw",
-             margin="logit") -> dict:
-    """Final-depth accuracy and DM (with bootstrap CIs) of the model without layers `remove`."""
-    keep = keep_from_remove(remove, lm.anatomy.num_layers)
+             margin="logit", prefix: DensePrefix | None = None) -> dict:
+    """Final-depth accuracy and DM (with bootstrap CIs) of the model without layers `remove`. prefix: stored dense
+    residuals (engine/prefix.py): without `remove` the pass starts at min(remove) (with `remove` empty, this pass
+    stores them)."""
+    L = lm.anatomy.num_layers
+    keep = keep_from_remove(remove, L)
+    res = None if prefix is None else prefix.resume(remove, L) if remove else prefix.saver(L)
     with pruned_view(lm, keep):
         s = measure(lm, samples, fmt, depths=[len(keep)], n_boot=n_boot, seed=seed, batch_size=batch_size,
-                    score_kind=score_kind, margin=margin, progress=False).summary
+                    score_kind=score_kind, margin=margin, progress=False, resume=res).summary
     return {"removed": sorted(remove), "acc": s["acc"], "acc_ci": s["acc_ci"], "dm_final": s["dm_final"],
             "dm_final_ci": s["dm_final_ci"]}
 
@@ -69,13 +75,16 @@ def random_removal(num_layers: int, k: int, seed: int, region: list[int] | None 
 
 def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory: dict | None = None,
                  seeds=(0, 1, 2), bi_samples=None, n_boot: int = 1000, batch_size: int = 16,
-                 score_kind: str = "raw", margin: str = "logit", progress: bool = True) -> dict:
+                 score_kind: str = "raw", margin: str = "logit", progress: bool = True, journal=None,
+                 dense_prefix: bool = True) -> dict:
     """At each layer count k (from the IP trajectory, or `counts`): one-shot ShortGPT, Gromov's angular block, the
     tail and random pruning over seeds. progress: one bar over the passes (BI and angular states, dense, one
     ShortGPT, one angular and one tail per count, one random per count and seed).
 
     Returns {"counts", "num_layers", "bi", "methods": {name: {"steps": [{removed, ratio, acc, acc_ci, dm_final,..}]}}}
-    where the random method's steps also carry per-seed values and their mean/std."""
+    where the random method's steps also carry per-seed values and their mean/std. journal (journal.py): finished
+    passes are read from it and recorded in it (a killed run resumes; a set two methods share runs once).
+    dense_prefix: cloze passes start from the dense residual at their first removed depth (engine/prefix.py)."""
     t0 = time.time()
     L = lm.anatomy.num_layers
     kw = dict(n_boot=n_boot, batch_size=batch_size, score_kind=score_kind, margin=margin)
@@ -89,22 +98,32 @@ def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory:
         raise ValueError("give layer counts or an IP trajectory")
     bar = tqdm(total=2 + len(counts) * (3 + len(seeds)), desc="controls", disable=not progress)
 
-    def done(x):                  # one pass finished: advance the bar
+    journal = journal or NoJournal()
+
+    def ev(remove):               # one pass (or its recorded result), and the bar advances
+        x = journal(sorted(int(i) for i in remove), lambda: evaluate(lm, samples, fmt, remove, **kw))
         bar.update()
         return x
     bi, last = dense_geometry(lm, bi_samples or samples, fmt)
-    done(None)
+    bar.update()
     order = np.argsort(bi, kind="stable").tolist()
-    dense = done(evaluate(lm, samples, fmt, [], **kw))
-    methods["shortgpt_oneshot"] = {"steps": [{**done(evaluate(lm, samples, fmt, order[:k], **kw)), "ratio": k / L}
-                                             for k in counts]}
-    methods["angular_oneshot"] = {"steps": [{**done(evaluate(lm, samples, fmt, angular_block(last, k), **kw)),
-                                             "ratio": k / L} for k in counts]}
-    methods["tail"] = {"steps": [{**done(evaluate(lm, samples, fmt, list(range(L - k, L)), **kw)), "ratio": k / L}
-                                 for k in counts]}
+    sets = {"shortgpt_oneshot": [order[:k] for k in counts], "angular_oneshot": [angular_block(last, k) for k in counts],
+            "tail": [list(range(L - k, L)) for k in counts],
+            "random": [[random_removal(L, k, s) for s in seeds] for k in counts]}
+    # every set is known now: the dense pass keeps the residual at each set's first removed depth, and each pass
+    # starts there (the same numbers as a whole pass, within float error; fewer layers run)
+    if dense_prefix and not is_auto(batch_size):
+        every = [*sets["shortgpt_oneshot"], *sets["angular_oneshot"], *sets["tail"], *sum(sets["random"], [])]
+        kw["prefix"] = DensePrefix(fmt, depths={DensePrefix.start(r, L) for r in every})
+        dense = plain(evaluate(lm, samples, fmt, [], **kw))    # never from the journal: it fills the store
+        bar.update()
+    else:
+        dense = ev([])
+    for name in ("shortgpt_oneshot", "angular_oneshot", "tail"):
+        methods[name] = {"steps": [{**ev(r), "ratio": k / L} for r, k in zip(sets[name], counts)]}
     rnd = []
-    for k in counts:
-        runs = [done(evaluate(lm, samples, fmt, random_removal(L, k, s), **kw)) for s in seeds]
+    for k, per_seed in zip(counts, sets["random"]):
+        runs = [ev(r) for r in per_seed]
         accs, dms = [r["acc"] for r in runs], [r["dm_final"] for r in runs]
         rnd.append({"ratio": k / L, "n_removed": k, "acc": float(np.mean(accs)),
                     "acc_std": float(np.std(accs, ddof=1)) if len(runs) > 1 else 0.0,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ..journal import for_run
 from ..results import now, staged, versions, write_json
 from . import figures as F
 from . import trajectories as T
@@ -189,11 +190,17 @@ def run_controls(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", cou
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     _fits(lm, fmt, t)
     ip = T.load_trajectory(trajectory) if trajectory else None
+    j = for_run(out, "controls", lm, t.samples, fmt=fmt, score=score_kind, margin=margin, batch_size=batch_size,
+                dense_prefix=True)
+    if j.resumed:
+        print(f"[prunelens] controls: resuming, {j.resumed} pass(es) already done in {j.path}", flush=True)
     # the samples digest and score let `plan-eval` use these controls as ground truth on the same questions
     res = {**_meta(lm, t, fmt, trajectory=str(trajectory) if trajectory else None,
                    fingerprint={"samples": samples_digest(t.samples)}, params={"score": score_kind},
                    chance=sum(1 / s.n_options for s in t.samples) / len(t.samples)),
            **rc(lm, t.samples, fmt, counts=counts, ip_trajectory=ip, seeds=seeds, batch_size=batch_size,
-                score_kind=score_kind, margin=margin, progress=progress)}
-    return _finish(out, "controls", res, [lambda r, o: F.methods_plot(r["methods"], r["dense"]["acc"],
-                                                                      o / "controls.png", r.get("task", ""))])
+                score_kind=score_kind, margin=margin, progress=progress, journal=j)}
+    res = _finish(out, "controls", res, [lambda r, o: F.methods_plot(r["methods"], r["dense"]["acc"],
+                                                                     o / "controls.png", r.get("task", ""))])
+    j.close()
+    return res

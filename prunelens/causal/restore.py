@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from ..analyses.ablation import final_outcome as _outcome
 from ..engine.autobatch import is_auto
 from ..engine.score import score
+from ..journal import NoJournal
 from ..metrics.verdict import HOLDS, NODATA, UNRESOLVED, decide
 from ..model.surgery import keep_from_remove, pruned_view
 from .patch import patch_residual, record_residuals
@@ -132,14 +133,16 @@ def _cell(base: np.ndarray, new: np.ndarray, dense: np.ndarray, idx: np.ndarray)
 @torch.no_grad()
 def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, modes=tuple(MODES), tp: int | None = None,
                   score_kind: str = "raw", margin: str = "logit", n_boot: int = 1000, seed: int = 0,
-                  batch_size: int = 16, progress: bool = True, store_device="cpu") -> dict:
+                  batch_size: int = 16, progress: bool = True, store_device="cpu", journal=None) -> dict:
     """Restore-patching curve of the model without layers `remove`: for every pruned depth in `depths` (default
     all 0..L') and every mode, the final accuracy and DM per question against the pruned and dense models.
 
     tp: the dense model's transition depth (a Transition Point or a decision-depth median from `analyze`): labels each
     pruned depth Silent (its dense depth < tp) or Decisive, and picks the depth the questions are decided at (the
     last Silent depth). Memory: the dense residuals of every needed depth are kept, depths x tokens x d floats.
+    journal (journal.py): patched passes a killed run finished are read from it (the dense and pruned passes rerun).
     """
+    journal = journal or NoJournal()
     if is_auto(batch_size):
         raise ValueError("restore-patching needs a fixed --batch-size: the dense and pruned runs must batch "
                          "identically")
@@ -177,8 +180,10 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
                 if m == "restore_all" and (match[j] == j or j == Lp or model_key in same_model):
                     new = pruned if match[j] == j else dense if j == Lp else same_model[model_key]
                 else:
-                    with patch_residual(lm.anatomy, j, _patcher(m, stored, other, mean)):
-                        new = _outcome(score(lm, samples, fmt, depths=[Lp], **kw), score_kind, margin)
+                    def run(m=m, stored=stored, other=other, mean=mean):
+                        with patch_residual(lm.anatomy, j, _patcher(m, stored, other, mean)):
+                            return _outcome(score(lm, samples, fmt, depths=[Lp], **kw), score_kind, margin)
+                    new = np.asarray(journal(("patch", j, m), run), dtype=float)
                     if m == "restore_all":
                         same_model[model_key] = new
                 phase = None if tp is None else ("silent" if match[j] < tp else "decisive")

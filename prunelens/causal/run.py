@@ -7,6 +7,14 @@ from ..analyses.run import _finish, _fits, _lm, _meta, _task
 from . import figures as F
 
 
+def _journal(out, name, lm, samples, **options):
+    from ..journal import for_run
+    j = for_run(out, name, lm, samples, **options)
+    if j.resumed:
+        print(f"[prunelens] {name}: resuming, {j.resumed} pass(es) already done in {j.path}", flush=True)
+    return j
+
+
 def critical_removal(traj: dict, gamma: float = 0.5) -> tuple[list[int], float]:
     """The removal set of the first trajectory step whose accuracy is below chance + gamma (dense - chance): the
     state where accuracy has fallen `gamma` of the way to chance (method.md's critical ratio). Raises ValueError when
@@ -47,11 +55,15 @@ def run_restore(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", remo
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     keep_from_remove(rem, lm.anatomy.num_layers)           # bad ids fail before any compute
     _fits(lm, fmt, t)
+    j = _journal(out, "restore", lm, t.samples, fmt=fmt, removed=rem, score=score_kind, margin=margin,
+                 batch_size=batch_size)
     res = {**_meta(lm, t, fmt, removal_source=source),
            **restore_curve(lm, t.samples, fmt, rem, depths=depths, modes=tuple(modes or MODES), tp=tp,
                            score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed, batch_size=batch_size,
-                           progress=progress)}
-    return _finish(out, "restore", res, [lambda r, o: F.restore_figure(r, o / "restore.png")])
+                           progress=progress, journal=j)}
+    res = _finish(out, "restore", res, [lambda r, o: F.restore_figure(r, o / "restore.png")])
+    j.close()
+    return res
 
 
 def run_skips(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", layers=None, decision=True, lm=None,
@@ -60,7 +72,11 @@ def run_skips(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", layers
     from .skip import skip_effects
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     _fits(lm, fmt, t)
+    j = _journal(out, "skips", lm, t.samples, fmt=fmt, layers=layers, score=score_kind, margin=margin, n_boot=n_boot,
+                 seed=seed, batch_size=batch_size)
     res = {**_meta(lm, t, fmt),
            **skip_effects(lm, t.samples, fmt, layers=layers, decision=decision, score_kind=score_kind, margin=margin,
-                          n_boot=n_boot, seed=seed, batch_size=batch_size, progress=progress)}
-    return _finish(out, "skips", res, [lambda r, o: F.skip_figure(r, o / "skips.png")])
+                          n_boot=n_boot, seed=seed, batch_size=batch_size, progress=progress, journal=j)}
+    res = _finish(out, "skips", res, [lambda r, o: F.skip_figure(r, o / "skips.png")])
+    j.close()
+    return res

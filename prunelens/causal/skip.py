@@ -25,6 +25,7 @@ from ..analyses.states import prompt_ids
 from ..engine.autobatch import fixed
 from ..engine.capture import capture_residuals
 from ..engine.score import _batches, _left_pad, score
+from ..journal import NoJournal
 from ..model.surgery import check_layer_ids, keep_from_remove, pruned_view
 
 
@@ -40,10 +41,11 @@ def _updates(lm, x, mask, pos) -> torch.Tensor:
 @torch.no_grad()
 def skip_effects(lm, samples, fmt: str = "cloze", *, layers=None, decision: bool = True, score_kind: str = "raw",
                  margin: str = "logit", n_boot: int = 1000, seed: int = 0, batch_size: int = 8,
-                 max_tokens: int = 4096, progress: bool = True) -> dict:
+                 max_tokens: int = 4096, progress: bool = True, journal=None) -> dict:
     """Skip each layer in `layers` (default every layer) in turn. Returns JSON-ready dict with `rel_change` and
     `norm_ratio` [len(layers), L] and, if `decision`, per skipped layer the final accuracy / DM and their paired
-    change against dense."""
+    change against dense. journal (journal.py): each batch's sums and each decision row are read from it or
+    recorded in it, so a killed run resumes at the batch it stopped in."""
     t0 = time.time()
     L = lm.anatomy.num_layers
     layers = list(range(L)) if layers is None else check_layer_ids(layers, L, "skipped layers")
@@ -58,24 +60,37 @@ def skip_effects(lm, samples, fmt: str = "cloze", *, layers=None, decision: bool
     dense_norm = np.zeros(L)
     batches = list(_batches(order, lengths, fixed(batch_size, lm), max_tokens))
     bar = tqdm(total=len(batches) * (len(layers) + 1), desc="skip effects", disable=not progress)
-    for batch in batches:
+    journal = journal or NoJournal()
+
+    def sums(batch) -> dict:
+        """This batch's token sums: dense update norms [L], and per skipped layer [len(layers), L] the norm of the
+        update change and of the new update (0 where the layer is gone or comes before the skip)."""
         x, mask, pos = _left_pad([ids[i] for i in batch], lm.tokenizer.pad_token_id or 0, lm.device)
         # BOS is left out: its attention-sink state is the same for every prompt and its updates are outliers
         # that would dominate the sums (as analyses/states.py leaves it out of the token mean)
         m = (mask.bool() & (x != bos) if bos is not None else mask.bool())[:, None, :]     # [B, 1, T]
         u = _updates(lm, x, mask, pos)                                      # [B, L, T, d]
-        un = u.norm(dim=-1)
-        dense_norm += (un * m).sum((0, 2)).double().cpu().numpy()
+        d_, s_ = np.zeros((len(layers), L)), np.zeros((len(layers), L))
+        dense_b = (u.norm(dim=-1) * m).sum((0, 2)).double().cpu().numpy()
         bar.update()
         for r, i in enumerate(layers):
             keep = keep_from_remove([i], L)
             with pruned_view(lm, keep):
                 us = _updates(lm, x, mask, pos)                             # [B, L-1, T, d]
             col = torch.tensor(keep, device=u.device)
-            dn = (us - u[:, col]).norm(dim=-1)
-            diff[r, keep] += (dn * m).sum((0, 2)).double().cpu().numpy()
-            skip_norm[r, keep] += (us.norm(dim=-1) * m).sum((0, 2)).double().cpu().numpy()
+            d_[r, keep] = ((us - u[:, col]).norm(dim=-1) * m).sum((0, 2)).double().cpu().numpy()
+            s_[r, keep] = (us.norm(dim=-1) * m).sum((0, 2)).double().cpu().numpy()
             bar.update()
+        return {"dense": dense_b, "diff": d_, "skip": s_}
+
+    for batch in batches:
+        key = ("sums", [int(i) for i in batch])        # by content: an automatic batch size may batch otherwise
+        if key in journal:
+            bar.update(len(layers) + 1)
+        got = journal(key, lambda: sums(batch))
+        dense_norm += np.asarray(got["dense"])
+        diff += np.asarray(got["diff"])
+        skip_norm += np.asarray(got["skip"])
     bar.close()
     with np.errstate(divide="ignore", invalid="ignore"):
         rel, ratio = diff / dense_norm, skip_norm / dense_norm
@@ -91,10 +106,12 @@ def skip_effects(lm, samples, fmt: str = "cloze", *, layers=None, decision: bool
         res["dense"] = {"acc": float(dense[:, 0].mean()), "dm": float(dense[:, 1].mean())}
         rows = []
         for i in tqdm(layers, desc="skip decision", disable=not progress):
-            with pruned_view(lm, keep_from_remove([i], L)):
-                new = _outcome(score(lm, samples, fmt, depths=[L - 1], **kw), score_kind, margin)
-            rows.append({"layer": i, "acc": float(new[:, 0].mean()), "dm": float(new[:, 1].mean()),
-                         **paired(dense, new, n_boot, seed)})
+            def row(i=i):
+                with pruned_view(lm, keep_from_remove([i], L)):
+                    new = _outcome(score(lm, samples, fmt, depths=[L - 1], **kw), score_kind, margin)
+                return {"layer": i, "acc": float(new[:, 0].mean()), "dm": float(new[:, 1].mean()),
+                        **paired(dense, new, n_boot, seed)}
+            rows.append(journal(("decision", i), row))
         res["decision"] = rows
     res["seconds"] = round(time.time() - t0, 1)
     return res

@@ -8,34 +8,11 @@ import torch
 from tqdm.auto import tqdm
 
 from ..analyses.ablation import final_outcome as _outcome, paired
+from ..engine.prefix import DensePrefix
 from ..engine.score import score
+from ..journal import NoJournal
 from ..model.surgery import keep_from_remove, pruned_view
 from .predict import critical_interval, critical_k, predicted_curve, recommend, removal_order
-
-
-class DensePrefix:
-    """The dense model's full residuals at every depth, per forward call of a cloze scoring run (engine Resume keys).
-    A model without layers R computes exactly the dense states up to depth min(R): its scoring can start there from
-    the stored residual instead of recomputing the prefix (as the prune engine's prefix cache does). Letter-format
-    scoring has no resume path: `resume` gives None there and the passes run whole."""
-
-    def __init__(self, fmt: str, enabled: bool = True):
-        self.on = enabled and fmt == "cloze"
-        self.store: dict = {}
-
-    def saver(self, num_layers: int):
-        from ..engine.score import Resume
-        if not self.on:
-            return None
-        return Resume(save=list(range(num_layers)), put=lambda d, call, h: self.store.__setitem__((d, call), h))
-
-    def resume(self, removed, num_layers: int):
-        from ..engine.score import Resume
-        start = min(removed)
-        # from depth 0 there is nothing to reuse; past the last kept layer nothing would run (the engine needs one)
-        if not self.on or start == 0 or start >= num_layers - len(removed):
-            return None
-        return Resume(start=start, fetch=lambda call: self.store[(start, call)])
 
 
 def _score_without(lm, samples, fmt, removed, prefix: DensePrefix, score_kind, margin, batch_size):
@@ -48,19 +25,32 @@ def _score_without(lm, samples, fmt, removed, prefix: DensePrefix, score_kind, m
 
 @torch.no_grad()
 def single_removals(lm, samples, fmt, *, score_kind="raw", margin="logit", batch_size=16, progress=True,
-                    prefix: DensePrefix | None = None):
+                    prefix: DensePrefix | None = None, journal=None):
     """(dense [N, 2], single [N, L, 2]): per-question (correct, DM) of the dense model and of the model without each
     single layer, final depth only. Cloze passes start at the removed layer from the stored dense residual
-    (`DensePrefix`: the same numbers, about half the forward cost)."""
+    (`DensePrefix`: the same numbers, about half the forward cost). journal (journal.py): removals already measured
+    by a killed run are read from it."""
     L = lm.anatomy.num_layers
     prefix = prefix or DensePrefix(fmt)
+    without = _without(lm, samples, fmt, prefix, score_kind, margin, batch_size, journal)
     kw = {"resume": r} if (r := prefix.saver(L)) is not None else {}
     dense = _outcome(score(lm, samples, fmt, depths=[L], batch_size=batch_size, progress=False, **kw),
                      score_kind, margin)
     single = np.zeros((len(samples), L, 2))
     for i in tqdm(range(L), desc="plan: single-layer removals", disable=not progress):
-        single[:, i] = _score_without(lm, samples, fmt, [i], prefix, score_kind, margin, batch_size)
+        single[:, i] = without([i])
     return dense, single
+
+
+def _without(lm, samples, fmt, prefix, score_kind, margin, batch_size, journal=None):
+    """removed -> [N, 2] outcomes of the model without `removed`, through the journal (a set measured once)."""
+    journal = journal or NoJournal()
+
+    def f(removed):
+        r = sorted(int(i) for i in removed)
+        return np.asarray(journal(("without", r), lambda: _score_without(lm, samples, fmt, r, prefix, score_kind,
+                                                                         margin, batch_size)), dtype=float)
+    return f
 
 
 def _phase(i: int, tp) -> str | None:
@@ -138,10 +128,13 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
             if e.get("point") is not None and (e.get("verdict") == "identified" or k == "decision_depth_pred"):
                 tp, tp_source = e["point"], f"{k} ({e.get('verdict')})"
                 break
-    log(f"plan: {L} single-layer removals ...")
+    from ..journal import for_run
+    j = for_run(out, "plan", lm, t.samples, fmt=fmt, score=score_kind, margin=margin, batch_size=batch_size)
+    log(f"plan: {L} single-layer removals ..." + (f" (resuming: {j.resumed} pass(es) done)" if j.resumed else ""))
     prefix = DensePrefix(fmt)
     dense, single = single_removals(lm, t.samples, fmt, score_kind=score_kind, margin=margin, batch_size=batch_size,
-                                    progress=progress, prefix=prefix)
+                                    progress=progress, prefix=prefix, journal=j)
+    without = _without(lm, t.samples, fmt, prefix, score_kind, margin, batch_size, j)
     from ..fingerprint import samples_digest
     res = {**_meta(lm, t, fmt, score_kind=score_kind, margin=margin,
                    config={k: v for k, v in (task_kw or {}).items() if k in ("sample", "seed", "limit")},
@@ -151,7 +144,7 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
     if verify:
         rem = res["recommended"]["removed"]
         log(f"plan: verifying the recommended set {rem} ...")
-        got = (_score_without(lm, t.samples, fmt, rem, prefix, score_kind, margin, batch_size) if rem else dense)
+        got = without(rem) if rem else dense
         res["verify"] = {"removed": rem, "acc": float(got[:, 0].mean()), "dm": float(got[:, 1].mean()),
                          **paired(dense, got, n_boot, seed)}
     if verify_curve:   # ground truth along the plan's own order, every k: what evaluate.py calibrates c on
@@ -159,8 +152,7 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
         actual = np.full((len(t.samples), L, 2), np.nan)
         actual[:, 0] = dense
         for k in tqdm(range(1, L), desc="plan: verify curve", disable=not progress):
-            actual[:, k] = _score_without(lm, t.samples, fmt, res["order"][:k], prefix, score_kind, margin,
-                                          batch_size)
+            actual[:, k] = without(res["order"][:k])
         res["verify_curve"] = {"k": list(range(L)), "acc": actual[:, :, 0].mean(0).tolist(),
                                "dm": actual[:, :, 1].mean(0).tolist()}
     if export:
@@ -175,7 +167,9 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
     def md(r, o):
         from ..results import atomic_write_text
         return atomic_write_text(o / "plan.md", summary_md(r))
-    return _finish(out, "plan", res, [lambda r, o: plan_figure(r, o / "plan.png"), outcomes, md])
+    res = _finish(out, "plan", res, [lambda r, o: plan_figure(r, o / "plan.png"), outcomes, md])
+    j.close()
+    return res
 
 
 def summary_md(p: dict) -> str:

@@ -1,0 +1,141 @@
+"""Resume after a kill (journal.py): a long run killed mid-way continues from its journal, recomputes only the passes
+that were not finished, and writes exactly what an uninterrupted run writes."""
+import json
+
+import numpy as np
+import pytest
+
+from helpers import tiny_lm, tiny_samples
+from prunelens.journal import Journal, NoJournal
+
+
+class Killed(Exception):
+    pass
+
+
+class Counting(Journal):
+    """A journal that counts the passes it computes and, like a kill, stops the run after `kill_after` of them."""
+
+    def __init__(self, *a, kill_after=None, **k):
+        super().__init__(*a, **k)
+        self.computed, self.kill_after = 0, kill_after
+
+    def __call__(self, key, compute):
+        def c():
+            if self.kill_after is not None and self.computed == self.kill_after:
+                raise Killed
+            self.computed += 1
+            return compute()
+        return super().__call__(key, c)
+
+
+def test_journal_records_resumes_and_ignores_other_runs(tmp_path):
+    j = Journal(tmp_path, "x", {"model": "m", "n": 1})
+    assert j(("a", 1), lambda: {"v": np.float64(0.1) + 0.2, "arr": np.arange(3.0), "nan": float("nan")}) == \
+        {"v": 0.1 + 0.2, "arr": [0.0, 1.0, 2.0], "nan": pytest.approx(float("nan"), nan_ok=True)}
+    j(("a", 2), lambda: [1, 2])
+    j.close(remove=False)
+    with open(j.path, "a") as f:                  # a kill in the middle of a line
+        f.write('["[\\"a\\", 3]", [1,')
+    k = Journal(tmp_path, "x", {"n": 1, "model": "m"})          # the same key, in another order
+    assert k.resumed == 2 and ("a", 1) in k and ("a", 3) not in k
+    assert k(("a", 1), lambda: pytest.fail("recomputed a recorded pass"))["v"] == 0.1 + 0.2    # exact round trip
+    assert k(("a", 3), lambda: 7) == 7
+    k.close(remove=False)
+    assert Journal(tmp_path, "x", {"model": "m", "n": 1}).resumed == 3        # the cut line was dropped on rewrite
+    other = Journal(tmp_path, "x", {"model": "other", "n": 1})                # another run: nothing reused
+    assert other.resumed == 0 and other(("a", 1), lambda: 5) == 5
+    other.close()
+    assert not other.path.exists()
+    assert NoJournal()(("a",), lambda: (1, np.float32(2))) == [1, 2.0]       # the same JSON values without a file
+
+
+def _same(a: dict, b: dict):
+    a, b = ({k: v for k, v in x.items() if k != "seconds"} for x in (a, b))
+    assert json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def _kill_then_resume(tmp_path, run, kill_after):
+    """run(journal) -> result. Returns (reference result, resumed result, passes computed after the kill, total)."""
+    ref = Counting(tmp_path / "ref", "t", {"k": 0})
+    want = run(ref)
+    j = Counting(tmp_path / "run", "t", {"k": 0}, kill_after=kill_after)
+    with pytest.raises(Killed):
+        run(j)
+    j.close(remove=False)
+    again = Counting(tmp_path / "run", "t", {"k": 0})
+    assert again.resumed == kill_after
+    got = run(again)
+    return want, got, again.computed, ref.computed
+
+
+def test_controls_resume_after_a_kill(tmp_path):
+    from prunelens.analyses.controls import run_controls
+    lm, S = tiny_lm("llama"), tiny_samples(8)
+
+    def run(j):
+        return run_controls(lm, S, counts=[1, 2], seeds=(0, 1), n_boot=50, progress=False, journal=j)
+    want, got, after, total = _kill_then_resume(tmp_path, run, kill_after=2)
+    _same(want, got)
+    assert after == total - 2 and total > 2               # distinct removal sets: shared ones run once
+
+
+def test_skip_effects_resume_after_a_kill(tmp_path):
+    from prunelens.causal import skip_effects
+    lm, S = tiny_lm("llama"), tiny_samples(8)
+    L = lm.anatomy.num_layers
+
+    def run(j):
+        return skip_effects(lm, S, "cloze", n_boot=50, batch_size=3, progress=False, journal=j)
+    want, got, after, total = _kill_then_resume(tmp_path, run, kill_after=2)  # 3 batches of sums, then L decisions
+    _same(want, got)
+    assert total == 3 + L and after == total - 2
+
+
+def test_restore_and_plan_resume_after_a_kill(tmp_path):
+    from prunelens.causal import restore_curve
+    from prunelens.plan.run import single_removals
+    lm, S = tiny_lm("llama"), tiny_samples(8)
+
+    def restore(j):
+        return restore_curve(lm, S, "cloze", [1, 2], tp=2, n_boot=50, batch_size=4, progress=False, journal=j)
+    want, got, after, total = _kill_then_resume(tmp_path / "r", restore, kill_after=3)
+    _same(want, got)
+    assert after == total - 3 and total > 3
+
+    def plan(j):
+        d, s = single_removals(lm, S, "cloze", batch_size=4, progress=False, journal=j)
+        return {"dense": d.tolist(), "single": s.tolist()}
+    want, got, after, total = _kill_then_resume(tmp_path / "p", plan, kill_after=2)
+    _same(want, got)
+    assert total == lm.anatomy.num_layers and after == total - 2
+
+
+def test_a_killed_command_continues_in_its_folder_and_cleans_up(tmp_path, monkeypatch):
+    """Through the orchestration layer: the journal lives in the run folder, a folder holding only a journal is
+    accepted without --overwrite, and a finished run leaves no journal behind."""
+    from prunelens import journal as J
+    from prunelens.analyses import run as R
+    from prunelens.results import prepare_out
+    from prunelens.tasks import Task
+    lm, S = tiny_lm("llama"), tiny_samples(6)
+    monkeypatch.setattr(R, "_task", lambda *a, **k: Task("tiny", "test", "tests", S, ("acc",)))
+    out = tmp_path / "c"
+    real = J.Journal.__call__
+    n = {"calls": 0}
+
+    def dying(self, key, compute):
+        if key not in self and n["calls"] == 1:
+            raise Killed
+        n["calls"] += key not in self
+        return real(self, key, compute)
+    monkeypatch.setattr(J.Journal, "__call__", dying)
+    with pytest.raises(Killed):
+        R.run_controls(out, task="tiny", counts=[1, 2], seeds=(0, 1), lm=lm, progress=False)
+    assert [p.name for p in out.iterdir()] == [".resume-controls.jsonl"]
+    prepare_out(out)                                          # resumable: no --overwrite needed
+    monkeypatch.setattr(J.Journal, "__call__", real)
+    res = R.run_controls(out, task="tiny", counts=[1, 2], seeds=(0, 1), lm=lm, progress=False)
+    assert (out / "controls.json").is_file() and not (out / ".resume-controls.jsonl").exists()
+    fresh = R.run_controls(tmp_path / "fresh", task="tiny", counts=[1, 2], seeds=(0, 1), lm=lm, progress=False)
+    assert res["methods"] == fresh["methods"] and res["dense"] == fresh["dense"]
