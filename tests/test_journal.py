@@ -139,3 +139,25 @@ def test_a_killed_command_continues_in_its_folder_and_cleans_up(tmp_path, monkey
     assert (out / "controls.json").is_file() and not (out / ".resume-controls.jsonl").exists()
     fresh = R.run_controls(tmp_path / "fresh", task="tiny", counts=[1, 2], seeds=(0, 1), lm=lm, progress=False)
     assert res["methods"] == fresh["methods"] and res["dense"] == fresh["dense"]
+
+
+def test_ablation_and_noise_resume_after_a_kill(tmp_path):
+    from prunelens.analyses.ablation import transition_ablation
+    from prunelens.analyses.noise import noise_grid
+    lm, S = tiny_lm("llama", num_layers=6), tiny_samples(8)
+
+    def ablate(j):
+        return transition_ablation(lm, {"a": S, "b": S[:5]}, "cloze", tp=3, n_boot=50, batch_size=4, progress=False,
+                                   journal=j)
+    want, got, after, total = _kill_then_resume(tmp_path / "a", ablate, kill_after=3)
+    _same(want, got)
+    assert total == 2 * (len(want["rows"]) - 1) and after == total - 3
+
+    def noise(j):
+        r = noise_grid(lm, S, "cloze", alphas=(0.5, 1.0), depths=[1, 4], seeds=(0, 1), tp=3, batch_size=4,
+                       progress=False, journal=j)
+        return {k: r[k] for k in ("dm", "acc", "dm_mean", "acc_std")}
+    want, got, after, total = _kill_then_resume(tmp_path / "n", noise, kill_after=5)
+    np.testing.assert_array_equal(np.asarray(want["dm"]), np.asarray(got["dm"]))
+    _same(want, got)
+    assert total == 8 and after == 3

@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..analyze import measure
+from ..journal import NoJournal
 from ..metrics import bootstrap_mean_ci, decision_margin, predictions
 from ..model.surgery import keep_from_remove, pruned_view
 
@@ -83,12 +84,14 @@ def paired(base: np.ndarray, new: np.ndarray, n_boot: int, seed: int) -> dict:
 def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None = None, window=(-2, 1),
                         pairs: bool = True, score_kind: str = "raw", margin: str = "logit", n_boot: int = 1000,
                         seed: int = 0, batch_size: int = 16, progress: bool = True, dense: dict | None = None,
-                        dense_samples: dict | None = None) -> dict:
+                        dense_samples: dict | None = None, journal=None) -> dict:
     """tasks: {name: [MCSample]}. Dense runs are full-depth (per-task TP); ablated runs score the final depth only.
     dense: optional {name: analysis.json dict} of the same samples, to reuse a finished `analyze` run, with
     dense_samples {name: [N, 2] per-sample (correct, DM) at its final depth} (per_sample_from_csv).
     Every ablated cell also carries its paired change against dense (d_acc, d_dm with CIs).
-    progress: one bar over the configs x tasks cells (the dense row's cells are the dense passes)."""
+    progress: one bar over the configs x tasks cells (the dense row's cells are the dense passes). journal
+    (journal.py): ablated cells a killed run finished are read from it (dense passes, if any, rerun)."""
+    journal = journal or NoJournal()
     t0 = time.time()
     L = lm.anatomy.num_layers
     kw = dict(score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed, batch_size=batch_size, progress=False)
@@ -117,11 +120,14 @@ def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None =
             if not remove:
                 res[name] = {k: dense[name][k] for k in ("acc", "acc_ci", "dm_final", "dm_final_ci")}
                 continue
-            with pruned_view(lm, keep):
-                m = measure(lm, samples, fmt, depths=[len(keep)], **kw)
-            res[name] = _row(m)
-            if dense_samples is not None:
-                res[name].update(paired(dense_samples[name], per_sample(m, score_kind, margin), n_boot, seed))
+            def cell(keep=keep, name=name, samples=samples):
+                with pruned_view(lm, keep):
+                    m = measure(lm, samples, fmt, depths=[len(keep)], **kw)
+                r = _row(m)
+                if dense_samples is not None:
+                    r.update(paired(dense_samples[name], per_sample(m, score_kind, margin), n_boot, seed))
+                return r
+            res[name] = journal((sorted(remove), name), cell)
             bar.update()
         rows.append({"removed": remove, "label": "dense" if not remove else "-" + ",".join(map(str, remove)),
                      "relative_to_tp": [l - ref for l in remove], "tasks": res,

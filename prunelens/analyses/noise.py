@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..analyze import measure
+from ..journal import NoJournal
 
 
 def _hidden(x):
@@ -58,13 +59,15 @@ def cell_seed(seed: int, ai: int, depth: int) -> int:
 
 def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depths=None, seeds=(0, 1, 2),
                sigma=None, include_bos: bool = False, score_kind: str = "raw", margin: str = "logit",
-               batch_size: int = 16, progress: bool = True, tp: int | None = None) -> dict:
+               batch_size: int = 16, progress: bool = True, tp: int | None = None, journal=None) -> dict:
     """Final DM and accuracy under noise. Returns JSON-ready dict with `dm` and `acc` [A, Dsel, S] arrays,
     their mean/std over seeds [A, Dsel], the clean full-depth measurement (TP, phases) and sigma [L+1].
-    progress: one bar over the passes (sigma, clean, then one per cell), from the first one."""
+    progress: one bar over the passes (sigma, clean, then one per cell), from the first one. journal (journal.py):
+    cells a killed run finished are read from it (sigma and the clean pass rerun; a cell's key holds its sigma)."""
     from .states import prompt_states
 
     t0 = time.time()
+    journal = journal or NoJournal()
     L = lm.anatomy.num_layers
     depths = list(range(L + 1)) if depths is None else sorted(set(depths))
     bar = tqdm(total=(sigma is None) + 1 + len(alphas) * len(depths) * len(seeds), desc="noise",
@@ -83,10 +86,12 @@ def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depth
     for ai, a in enumerate(alphas):
         for di, d in enumerate(depths):
             for si, s in enumerate(seeds):
-                with gaussian_noise(lm.anatomy, d, float(a * sigma[d]), cell_seed(s, ai, d)):
-                    m = measure(lm, samples, fmt, score_kind=score_kind, margin=margin, depths=[L], n_boot=1,
-                                batch_size=batch_size, progress=False)
-                dm[ai, di, si], acc[ai, di, si] = m.summary["dm_final"], m.summary["acc"]
+                def cell(a=a, d=d, s=s, ai=ai):
+                    with gaussian_noise(lm.anatomy, d, float(a * sigma[d]), cell_seed(s, ai, d)):
+                        m = measure(lm, samples, fmt, score_kind=score_kind, margin=margin, depths=[L], n_boot=1,
+                                    batch_size=batch_size, progress=False)
+                    return [m.summary["dm_final"], m.summary["acc"]]
+                dm[ai, di, si], acc[ai, di, si] = journal((float(a), int(d), int(s), float(sigma[d])), cell)
                 bar.update()
     bar.close()
     return {"alphas": list(alphas), "depths": depths, "seeds": list(seeds), "sigma": np.asarray(sigma),

@@ -26,6 +26,14 @@ def _task(task, split=None, data_dir=None, limit=None, sample=None, seed=0, lett
                      permute=permute)
 
 
+def _journal(out, name, lm, samples, **options):
+    """The run's resume journal (journal.py), saying so when it continues a killed run."""
+    j = for_run(out, name, lm, samples, **options)
+    if j.resumed:
+        print(f"[prunelens] {name}: resuming, {j.resumed} pass(es) already done in {j.path}", flush=True)
+    return j
+
+
 def _fits(lm, fmt, *tasks) -> None:
     """Every prompt fits the model's positions: checked before any compute (one error naming the sample)."""
     from ..tasks.limits import check_lengths
@@ -85,12 +93,16 @@ def run_noise(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", alphas
     from .noise import noise_grid, phase_sensitivity
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     _fits(lm, fmt, t)
+    j = _journal(out, "noise", lm, t.samples, fmt=fmt, score=score_kind, margin=margin, batch_size=batch_size,
+                 include_bos=include_bos)
     res = {**_meta(lm, t, fmt), **noise_grid(lm, t.samples, fmt, alphas=alphas, depths=depths, seeds=seeds,
                                             include_bos=include_bos, batch_size=batch_size, tp=tp,
-                                            score_kind=score_kind, margin=margin, progress=progress)}
+                                            score_kind=score_kind, margin=margin, progress=progress, journal=j)}
     res["phase_sensitivity"] = phase_sensitivity(res)
-    return _finish(out, "noise", res, [lambda r, o: F.noise_heatmaps(r, o / "noise_heatmap.png"),
-                                       lambda r, o: F.noise_lines(r, o / "noise_lines.png")])
+    res = _finish(out, "noise", res, [lambda r, o: F.noise_heatmaps(r, o / "noise_heatmap.png"),
+                                      lambda r, o: F.noise_lines(r, o / "noise_lines.png")])
+    j.close()
+    return res
 
 
 def _dense_from(root, ts, fmt, score_kind="raw", margin="logit") -> tuple[dict | None, dict | None]:
@@ -124,11 +136,16 @@ def run_ablation(out, *, model="gemma-3-270m", tasks=("arc_easy",), fmt="cloze",
         raise ValueError(f"two of the tasks {list(tasks)} have the same name")
     _fits(lm, fmt, *ts.values())
     dense, dense_samples = _dense_from(dense_from, ts, fmt, score_kind, margin)
+    # cells are keyed by (removed layers, task name); the key covers every task's samples, in order
+    j = _journal(out, "ablation", lm, [s for t in ts.values() for s in t.samples], fmt=fmt, tasks=list(ts),
+                 score=score_kind, margin=margin, batch_size=batch_size, dense_from=dense is not None)
     res = {**_meta(lm, None, fmt, n_samples={n: len(t.samples) for n, t in ts.items()}),
            **transition_ablation(lm, {n: t.samples for n, t in ts.items()}, fmt, tp=tp, window=window, pairs=pairs,
                                  batch_size=batch_size, dense=dense, dense_samples=dense_samples,
-                                 score_kind=score_kind, margin=margin, progress=progress)}
-    return _finish(out, "ablation", res, [lambda r, o: F.ablation_bars(r, o / "ablation.png")])
+                                 score_kind=score_kind, margin=margin, progress=progress, journal=j)}
+    res = _finish(out, "ablation", res, [lambda r, o: F.ablation_bars(r, o / "ablation.png")])
+    j.close()
+    return res
 
 
 def find_files(run_dirs, name: str) -> list[Path]:
@@ -190,10 +207,8 @@ def run_controls(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", cou
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     _fits(lm, fmt, t)
     ip = T.load_trajectory(trajectory) if trajectory else None
-    j = for_run(out, "controls", lm, t.samples, fmt=fmt, score=score_kind, margin=margin, batch_size=batch_size,
-                dense_prefix=True)
-    if j.resumed:
-        print(f"[prunelens] controls: resuming, {j.resumed} pass(es) already done in {j.path}", flush=True)
+    j = _journal(out, "controls", lm, t.samples, fmt=fmt, score=score_kind, margin=margin, batch_size=batch_size,
+                 dense_prefix=True)
     # the samples digest and score let `plan-eval` use these controls as ground truth on the same questions
     res = {**_meta(lm, t, fmt, trajectory=str(trajectory) if trajectory else None,
                    fingerprint={"samples": samples_digest(t.samples)}, params={"score": score_kind},

@@ -3,16 +3,8 @@ figures as one staged run (analyses/run.py conventions)."""
 from __future__ import annotations
 
 from ..analyses import trajectories as T
-from ..analyses.run import _finish, _fits, _lm, _meta, _task
+from ..analyses.run import _finish, _fits, _journal, _lm, _meta, _task
 from . import figures as F
-
-
-def _journal(out, name, lm, samples, **options):
-    from ..journal import for_run
-    j = for_run(out, name, lm, samples, **options)
-    if j.resumed:
-        print(f"[prunelens] {name}: resuming, {j.resumed} pass(es) already done in {j.path}", flush=True)
-    return j
 
 
 def critical_removal(traj: dict, gamma: float = 0.5) -> tuple[list[int], float]:
