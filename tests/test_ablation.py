@@ -173,3 +173,38 @@ def test_controls_from_the_stored_dense_prefix_equal_whole_passes():
         for a, b in zip(whole["methods"][m]["steps"], pre["methods"][m]["steps"]):
             assert a["acc"] == b["acc"]
             np.testing.assert_allclose(a["dm_final"], b["dm_final"], atol=1e-5)
+
+
+@pytest.mark.parametrize("given", [False, True])
+def test_ablation_from_the_stored_dense_prefix_equals_whole_passes(given):
+    """Every ablated cell starts at its first removed layer (layer 0 runs in the dense passes only) and equals the
+    whole-pass cell; with a reused dense run too (one final-depth pass stores the prefix)."""
+    import numpy as np
+
+    from prunelens.analyses.ablation import per_sample, transition_ablation
+    from prunelens.analyze import measure
+    lm, S = tiny_lm("llama", num_layers=6), tiny_samples(8)
+    tasks = {"a": S, "b": S[:5]}
+    kw = dict(tp=3, n_boot=50, batch_size=4, progress=False)
+    if given:
+        ms = {n: measure(lm, s, "cloze", n_boot=50, batch_size=4, progress=False) for n, s in tasks.items()}
+        kw.update(dense={n: {**m.summary, "depths": m.depths} for n, m in ms.items()},
+                  dense_samples={n: per_sample(m, "raw", "logit") for n, m in ms.items()})
+    calls = {"n": 0}
+    h = lm.anatomy.layers[0].register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
+    try:
+        runs = {}
+        for on in (True, False):
+            calls["n"] = 0
+            runs[on] = transition_ablation(lm, tasks, "cloze", dense_prefix=on, **kw)
+            runs[on]["layer0_calls"] = calls["n"]
+    finally:
+        h.remove()
+    whole, pre = runs[False], runs[True]
+    per_pass = whole["layer0_calls"] / ((0 if given else 1) + len(whole["rows"]) - 1)   # calls of one task set
+    assert pre["layer0_calls"] == pytest.approx(per_pass)          # the one dense pass (per task), nothing else
+    for a, b in zip(whole["rows"], pre["rows"]):
+        for t in tasks:
+            x, y = a["tasks"][t], b["tasks"][t]
+            assert x["acc"] == y["acc"]
+            np.testing.assert_allclose([x["dm_final"], x.get("d_dm", 0)], [y["dm_final"], y.get("d_dm", 0)], atol=1e-5)

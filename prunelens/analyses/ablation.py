@@ -12,6 +12,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..analyze import measure
+from ..engine.autobatch import is_auto
+from ..engine.prefix import DensePrefix
 from ..journal import NoJournal
 from ..metrics import bootstrap_mean_ci, decision_margin, predictions
 from ..model.surgery import keep_from_remove, pruned_view
@@ -84,56 +86,68 @@ def paired(base: np.ndarray, new: np.ndarray, n_boot: int, seed: int) -> dict:
 def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None = None, window=(-2, 1),
                         pairs: bool = True, score_kind: str = "raw", margin: str = "logit", n_boot: int = 1000,
                         seed: int = 0, batch_size: int = 16, progress: bool = True, dense: dict | None = None,
-                        dense_samples: dict | None = None, journal=None) -> dict:
+                        dense_samples: dict | None = None, journal=None, dense_prefix: bool = True) -> dict:
     """tasks: {name: [MCSample]}. Dense runs are full-depth (per-task TP); ablated runs score the final depth only.
     dense: optional {name: analysis.json dict} of the same samples, to reuse a finished `analyze` run, with
     dense_samples {name: [N, 2] per-sample (correct, DM) at its final depth} (per_sample_from_csv).
     Every ablated cell also carries its paired change against dense (d_acc, d_dm with CIs).
     progress: one bar over the configs x tasks cells (the dense row's cells are the dense passes). journal
-    (journal.py): ablated cells a killed run finished are read from it (dense passes, if any, rerun)."""
+    (journal.py): ablated cells a killed run finished are read from it (dense passes, if any, rerun).
+    dense_prefix: cloze cells start from the dense residual at their first removed layer (engine/prefix.py), stored
+    by the final-depth dense pass; a reused or full-depth dense run costs one more final-depth pass per task to
+    store it, which the cells repay (each skips ~tp/L of the trunk)."""
     journal = journal or NoJournal()
     t0 = time.time()
     L = lm.anatomy.num_layers
     kw = dict(score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed, batch_size=batch_size, progress=False)
-    # The configs depend on the TP, known only after the dense passes: the bar starts with those, and grows.
     bar = tqdm(total=len(tasks), desc="ablate", disable=not progress)
-    if dense is None:
-        # With a given TP only the final depth is needed: the full-depth lens costs ~L times more on a CPU.
-        dd = {} if tp is None else {"depths": [L]}
-        dense, dense_samples = {}, {}
+    dense, dense_samples = (dict(dense), dict(dense_samples or {})) if dense is not None else ({}, {})
+    counted = tp is None and not dense            # the dense row's cells are counted by the full-depth passes
+    if counted:
+        # the configs depend on the tasks' TPs: full-depth dense passes first (the bar grows once they are known)
         for name, s in tasks.items():
-            m = measure(lm, s, fmt, **dd, **kw)
+            m = measure(lm, s, fmt, **kw)
             dense[name], dense_samples[name] = _from_measure(m), per_sample(m, score_kind, margin)
             bar.update()
-    else:
-        bar.update(len(tasks))
-    task_tp = {name: d.get("transition_point") for name, d in dense.items()}
-    ref = tp if tp is not None else reference_tp(list(task_tp.values()))
+    ref = tp if tp is not None else reference_tp([d.get("transition_point") for d in dense.values()])
     configs = ablation_configs(ref, L, window, pairs)
     bar.total = len(configs) * len(tasks)
     bar.refresh()
-    rows = []
-    for remove in configs:
-        keep = keep_from_remove(remove, L)
-        res = {}
-        for name, samples in tasks.items():
-            if not remove:
-                res[name] = {k: dense[name][k] for k in ("acc", "acc_ci", "dm_final", "dm_final_ci")}
-                continue
-            def cell(keep=keep, name=name, samples=samples):
+    use_prefix = dense_prefix and fmt == "cloze" and not is_auto(batch_size)
+    cells = {}
+    for name, samples in tasks.items():      # task by task: one task's stored prefix in memory at a time
+        todo = [r for r in configs if r and (sorted(r), name) not in journal]
+        pre = DensePrefix(fmt, depths={DensePrefix.start(r, L) for r in todo}) if use_prefix and todo else None
+        if name not in dense:
+            # a given TP: only the final depth is needed (the full-depth lens costs ~L times more on a CPU)
+            m = measure(lm, samples, fmt, depths=[L], **kw, resume=pre.saver(L) if pre else None)
+            dense[name], dense_samples[name] = _from_measure(m), per_sample(m, score_kind, margin)
+        elif pre is not None:                # a reused dense run: one final-depth pass stores the prefix
+            measure(lm, samples, fmt, depths=[L], **kw, resume=pre.saver(L))
+        if not counted:
+            bar.update()                     # the dense row's cell
+        cells[(), name] = {k: dense[name][k] for k in ("acc", "acc_ci", "dm_final", "dm_final_ci")}
+        for remove in configs[1:]:
+            def cell(remove=remove, name=name, samples=samples):
+                keep = keep_from_remove(remove, L)
                 with pruned_view(lm, keep):
-                    m = measure(lm, samples, fmt, depths=[len(keep)], **kw)
+                    m = measure(lm, samples, fmt, depths=[len(keep)], **kw,
+                                resume=pre.resume(remove, L) if pre is not None else None)
                 r = _row(m)
-                if dense_samples is not None:
+                if dense_samples.get(name) is not None:
                     r.update(paired(dense_samples[name], per_sample(m, score_kind, margin), n_boot, seed))
                 return r
-            res[name] = journal((sorted(remove), name), cell)
+            cells[tuple(remove), name] = journal((sorted(remove), name), cell)
             bar.update()
+    rows = []
+    for remove in configs:
+        res = {name: cells[tuple(remove), name] for name in tasks}
         rows.append({"removed": remove, "label": "dense" if not remove else "-" + ",".join(map(str, remove)),
                      "relative_to_tp": [l - ref for l in remove], "tasks": res,
                      "avg_acc": float(np.mean([r["acc"] for r in res.values()])),
                      "avg_dm": float(np.mean([r["dm_final"] for r in res.values()]))})
     bar.close()
+    task_tp = {name: dense[name].get("transition_point") for name in tasks}
     return {"tp": ref, "tp_source": "given" if tp is not None else "median of task TPs", "task_tp": task_tp,
             "num_layers": L, "window": list(window), "score_kind": score_kind, "margin": margin,
             "tasks": list(tasks), "rows": rows,
