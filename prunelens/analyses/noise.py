@@ -14,6 +14,8 @@ import torch
 from tqdm.auto import tqdm
 
 from ..analyze import measure
+from ..engine.autobatch import is_auto
+from ..engine.prefix import DensePrefix
 from ..journal import NoJournal
 
 
@@ -59,11 +61,13 @@ def cell_seed(seed: int, ai: int, depth: int) -> int:
 
 def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depths=None, seeds=(0, 1, 2),
                sigma=None, include_bos: bool = False, score_kind: str = "raw", margin: str = "logit",
-               batch_size: int = 16, progress: bool = True, tp: int | None = None, journal=None) -> dict:
+               batch_size: int = 16, progress: bool = True, tp: int | None = None, journal=None,
+               dense_prefix: bool = True) -> dict:
     """Final DM and accuracy under noise. Returns JSON-ready dict with `dm` and `acc` [A, Dsel, S] arrays,
     their mean/std over seeds [A, Dsel], the clean full-depth measurement (TP, phases) and sigma [L+1].
     progress: one bar over the passes (sigma, clean, then one per cell), from the first one. journal (journal.py):
-    cells a killed run finished are read from it (sigma and the clean pass rerun; a cell's key holds its sigma)."""
+    cells a killed run finished are read from it (sigma and the clean pass rerun; a cell's key holds its sigma).
+    dense_prefix: cloze passes with noise at depth d start from the clean residual at d-1 (engine/prefix.py)."""
     from .states import prompt_states
 
     t0 = time.time()
@@ -76,8 +80,12 @@ def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depth
         sigma = prompt_states(lm, samples, fmt, include_bos=include_bos, batch_size=batch_size)["sigma"]
         bar.update()
     # A given TP (e.g. from a finished `analyze` run) spares the full-depth clean lens, ~L times the cost on a CPU.
+    # Noise at depth d >= 2 leaves h_0..h_{d-1} clean: a noisy pass starts at d-1 from the clean pass's stored
+    # residual and runs layer d-1 (whose output the noise hook perturbs, as in a whole pass) onwards.
+    pre = (DensePrefix(fmt, depths={d - 1 for d in depths if d >= 2})
+           if dense_prefix and not is_auto(batch_size) else None)
     clean = measure(lm, samples, fmt, score_kind=score_kind, margin=margin, batch_size=batch_size,
-                    progress=False, depths=None if tp is None else [L])
+                    progress=False, depths=None if tp is None else [L], resume=pre.saver(L) if pre else None)
     bar.update()
     if tp is not None:
         clean.summary.update(transition_point=tp, tp_source="given")
@@ -89,7 +97,7 @@ def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depth
                 def cell(a=a, d=d, s=s, ai=ai):
                     with gaussian_noise(lm.anatomy, d, float(a * sigma[d]), cell_seed(s, ai, d)):
                         m = measure(lm, samples, fmt, score_kind=score_kind, margin=margin, depths=[L], n_boot=1,
-                                    batch_size=batch_size, progress=False)
+                                    batch_size=batch_size, progress=False, resume=pre.at(d - 1) if pre else None)
                     return [m.summary["dm_final"], m.summary["acc"]]
                 dm[ai, di, si], acc[ai, di, si] = journal((float(a), int(d), int(s), float(sigma[d])), cell)
                 bar.update()

@@ -32,11 +32,13 @@ class DensePrefix:
         s = min(removed)
         return s - 1 if s >= num_layers - len(removed) else s
 
+    def at(self, depth: int) -> Resume | None:
+        """Start the trunk at `depth` from the stored residual (None: run whole: letter format, depth 0, or a depth
+        that was not stored)."""
+        if not self.on or depth <= 0 or (self.depths is not None and depth not in self.depths):
+            return None
+        return Resume(start=depth, fetch=lambda call: self.store[(depth, call)])
+
     def resume(self, removed, num_layers: int) -> Resume | None:
         """For the model without `removed`: start at `start(...)` from the stored residual (None: run whole)."""
-        start = self.start(removed, num_layers)
-        if not self.on or start <= 0:
-            return None
-        if self.depths is not None and start not in self.depths:
-            return None
-        return Resume(start=start, fetch=lambda call: self.store[(start, call)])
+        return self.at(self.start(removed, num_layers))
