@@ -161,3 +161,19 @@ def test_ablation_and_noise_resume_after_a_kill(tmp_path):
     np.testing.assert_array_equal(np.asarray(want["dm"]), np.asarray(got["dm"]))
     _same(want, got)
     assert total == 8 and after == 3
+
+
+def test_recovery_resumes_after_a_kill(tmp_path):
+    pytest.importorskip("peft", reason="LoRA recovery needs peft (pip install peft)")
+    from prunelens.analyses.recovery import recover
+    lm, S = tiny_lm("llama"), tiny_samples(10)
+
+    def run(j):
+        r = recover(lm, S, S[:5], "cloze", removals=[[1], [1, 2], [3]], steps=4, lr=1e-2, batch_size=4, n_boot=20,
+                    full_depth=False, progress=False, journal=j)
+        for x in r["runs"]:
+            x.pop("seconds")
+        return r
+    want, got, after, total = _kill_then_resume(tmp_path, run, kill_after=2)
+    _same(want, got)
+    assert total == 3 and after == 1

@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from ..analyze import measure
 from ..engine.encode import default_add_bos, encode, encode_pair
+from ..journal import NoJournal
 from ..model import LoadedModel, find_anatomy
 from ..model.surgery import apply_keep, keep_from_remove
 
@@ -116,10 +117,11 @@ def _summ(m) -> dict:
 def recover(lm, train_samples, eval_samples, fmt: str = "cloze", *, removals: list[list[int]], mode: str = "lora",
             steps: int = 40, lr: float = 2e-4, batch_size: int = 8, lora_r: int = 8, seed: int = 0,
             n_boot: int = 1000, eval_batch_size: int = 16, full_depth: bool = True, log=None,
-            score_kind: str = "raw", margin: str = "logit", progress: bool = True) -> dict:
+            score_kind: str = "raw", margin: str = "logit", progress: bool = True, journal=None) -> dict:
     """For each removal set: measure -> fine-tune a pruned copy -> measure again. full_depth=False measures the
     final depth only (no TP; ~L times cheaper on a CPU). progress: one bar over the dense measurement and, per
-    removal set, its before / train / after stages."""
+    removal set, its before / train / after stages. journal (journal.py): removal sets a killed run finished are read
+    from it (the dense measurement reruns)."""
     L = lm.anatomy.num_layers
     tr, ev = training_items(lm, train_samples, fmt), training_items(lm, eval_samples, fmt)
     pad = lm.tokenizer.pad_token_id or 0
@@ -129,8 +131,7 @@ def recover(lm, train_samples, eval_samples, fmt: str = "cloze", *, removals: li
     bar = tqdm(total=1 + 3 * len(removals), desc="recover", disable=not progress)
     dense = _summ(measure(lm, eval_samples, fmt, **dd(lm), **kw))      # the ceiling recovery is judged against
     bar.update()
-    runs = []
-    for remove in removals:
+    def one(remove) -> dict:
         t0 = time.time()
         c = pruned_copy(lm, remove)
         before = measure(c, eval_samples, fmt, **dd(c), **kw)
@@ -142,10 +143,17 @@ def recover(lm, train_samples, eval_samples, fmt: str = "cloze", *, removals: li
         loss1 = {"train": mean_loss(c.model, tr, pad, c.device), "eval": mean_loss(c.model, ev, pad, c.device)}
         after = measure(c, eval_samples, fmt, **dd(c), **kw)
         bar.update()
-        runs.append({"removed": sorted(remove), "ratio": len(remove) / L, "remaining_layers": L - len(remove),
-                     "before": _summ(before), "after": _summ(after), "loss_before": loss0, "loss_after": loss1,
-                     "train_loss": hist, "seconds": round(time.time() - t0, 1)})
-        del c
+        return {"removed": sorted(remove), "ratio": len(remove) / L, "remaining_layers": L - len(remove),
+                "before": _summ(before), "after": _summ(after), "loss_before": loss0, "loss_after": loss1,
+                "train_loss": hist, "seconds": round(time.time() - t0, 1)}
+
+    journal = journal or NoJournal()
+    runs = []
+    for remove in removals:
+        key = sorted(int(i) for i in remove)
+        if key in journal:
+            bar.update(3)
+        runs.append(journal(key, lambda remove=remove: one(remove)))
     bar.close()
     return {"mode": mode, "steps": steps, "lr": lr, "batch_size": batch_size, "lora_r": lora_r, "seed": seed,
             "num_layers": L, "full_depth": full_depth, "score_kind": score_kind, "margin": margin, "dense": dense,

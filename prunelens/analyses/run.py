@@ -192,11 +192,17 @@ def run_recovery(out, *, model="gemma-3-270m", train_task="arc_easy", train_spli
     from ..model.surgery import keep_from_remove
     for r in removals:                       # bad ids fail here, not after the dense measurement
         keep_from_remove(r, lm.anatomy.num_layers)
+    from ..fingerprint import samples_digest
+    j = _journal(out, "recovery", lm, ev.samples, train=samples_digest(tr.samples), fmt=fmt, mode=mode, steps=steps,
+                 lr=lr, batch_size=batch_size, lora_r=lora_r, seed=seed, full_depth=full_depth, score=score_kind,
+                 margin=margin)
     res = {**_meta(lm, ev, fmt, train_task=tr.name, train_split=tr.split, removal_source=source),
            **recover(lm, tr.samples, ev.samples, fmt, removals=removals, mode=mode, steps=steps, lr=lr,
                      batch_size=batch_size, lora_r=lora_r, seed=seed, log=log,
-                     full_depth=full_depth, score_kind=score_kind, margin=margin, progress=progress)}
-    return _finish(out, "recovery", res, [lambda r, o: F.recovery_plot(r, o / "recovery.png")])
+                     full_depth=full_depth, score_kind=score_kind, margin=margin, progress=progress, journal=j)}
+    res = _finish(out, "recovery", res, [lambda r, o: F.recovery_plot(r, o / "recovery.png")])
+    j.close()
+    return res
 
 
 def run_controls(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", counts=None, trajectory=None,
