@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from ..analyses.ablation import final_outcome as _outcome
 from ..engine.autobatch import is_auto
-from ..engine.score import score
+from ..engine.score import Resume, score
 from ..journal import NoJournal
 from ..metrics.verdict import HOLDS, NODATA, UNRESOLVED, decide
 from ..model.surgery import keep_from_remove, pruned_view
@@ -133,7 +133,8 @@ def _cell(base: np.ndarray, new: np.ndarray, dense: np.ndarray, idx: np.ndarray)
 @torch.no_grad()
 def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, modes=tuple(MODES), tp: int | None = None,
                   score_kind: str = "raw", margin: str = "logit", n_boot: int = 1000, seed: int = 0,
-                  batch_size: int = 16, progress: bool = True, store_device="cpu", journal=None) -> dict:
+                  batch_size: int = 16, progress: bool = True, store_device="cpu", journal=None,
+                  dense_prefix: bool = True) -> dict:
     """Restore-patching curve of the model without layers `remove`: for every pruned depth in `depths` (default
     all 0..L') and every mode, the final accuracy and DM per question against the pruned and dense models.
 
@@ -141,6 +142,8 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
     pruned depth Silent (its dense depth < tp) or Decisive, and picks the depth the questions are decided at (the
     last Silent depth). Memory: the dense residuals of every needed depth are kept, depths x tokens x d floats.
     journal (journal.py): patched passes a killed run finished are read from it (the dense and pruned passes rerun).
+    dense_prefix (cloze): a pass patched at depth j starts there from the patched stored pruned residual (the same
+    numbers as patching a whole pass; the pruned residuals of every patched depth are kept too).
     """
     journal = journal or NoJournal()
     if is_auto(batch_size):
@@ -163,8 +166,18 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
     with record_residuals(lm.anatomy, sorted({match[j] for j in pdepths}), device=store_device) as (store, calls):
         dense = _outcome(score(lm, samples, fmt, depths=[L], **kw), score_kind, margin)
     kinds = calls.kinds
+    # The pruned pass keeps its own residual at every patched depth 1..L'-1 (cloze): a patched pass then starts at j
+    # from fn(stored pruned residual) instead of running layers 0..j-1 again to reach the same state.
+    pstore, order = {}, {}
+    use_prefix = dense_prefix and fmt == "cloze"
+
+    def put(d, call, h):
+        order.setdefault(call, len(order))                # forward index k of this call, in the engine's order
+        pstore[d, call] = h.to(store_device)
+    saver = Resume(save=[j for j in pdepths if 0 < j < Lp], put=put) if use_prefix else None
     with pruned_view(lm, keep):
-        pruned = _outcome(score(lm, samples, fmt, depths=[Lp], **kw), score_kind, margin)
+        pruned = _outcome(score(lm, samples, fmt, depths=[Lp], **kw, **({"resume": saver} if saver else {})),
+                          score_kind, margin)
         idx = np.random.default_rng(seed).integers(0, len(samples), size=(n_boot, len(samples)))
         curves = {m: [] for m in modes}
         bar = tqdm(total=len(pdepths) * len(modes), desc="restore", disable=not progress)
@@ -181,7 +194,12 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
                     new = pruned if match[j] == j else dense if j == Lp else same_model[model_key]
                 else:
                     def run(m=m, stored=stored, other=other, mean=mean):
-                        with patch_residual(lm.anatomy, j, _patcher(m, stored, other, mean)):
+                        fn = _patcher(m, stored, other, mean)
+                        if (j, next(iter(order), None)) in pstore:
+                            r = Resume(start=j, fetch=lambda call: fn(order[call], call[1] > 0, pstore[j, call])
+                                       .to(lm.device))
+                            return _outcome(score(lm, samples, fmt, depths=[Lp], **kw, resume=r), score_kind, margin)
+                        with patch_residual(lm.anatomy, j, fn):
                             return _outcome(score(lm, samples, fmt, depths=[Lp], **kw), score_kind, margin)
                     new = np.asarray(journal(("patch", j, m), run), dtype=float)
                     if m == "restore_all":
