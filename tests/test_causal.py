@@ -315,3 +315,18 @@ def test_restore_passes_from_the_stored_pruned_prefix_equal_patched_whole_passes
             assert (a["pruned_depth"], a["acc"]) == (b["pruned_depth"], b["acc"])
             assert a["dm"] == pytest.approx(b["dm"], abs=1e-5)
     assert any(abs(c["dm"] - whole["pruned"]["dm"]) > 1e-3 for c in whole["curves"]["restore_decision"])
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+def test_skip_effects_from_the_dense_prefix_equal_whole_skipped_passes(family):
+    """A skip of layer i runs layers i+1.. from the dense h_i: every update change, norm ratio and decision equals
+    the whole skipped forward's (which the hand-built test above checks), on a model with per-layer attention types
+    too (Gemma 3: sliding / global)."""
+    lm, S = tiny_lm(family, num_layers=5), tiny_samples(6)
+    kw = dict(n_boot=50, batch_size=4, progress=False)
+    pre, whole = (skip_effects(lm, S, "cloze", dense_prefix=on, **kw) for on in (True, False))
+    np.testing.assert_allclose(pre["rel_change"], whole["rel_change"], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(pre["norm_ratio"], whole["norm_ratio"], rtol=1e-5, atol=1e-7)
+    for a, b in zip(pre["decision"], whole["decision"]):
+        assert a["acc"] == b["acc"] and a["dm"] == pytest.approx(b["dm"], abs=1e-5)
+    assert np.nanmax(np.asarray(whole["rel_change"], dtype=float)) > 1e-3
