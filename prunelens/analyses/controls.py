@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 
 from ..analyze import measure
 from ..engine.autobatch import fixed, is_auto
-from ..engine.prefix import DensePrefix
 from ..engine.capture import capture_residuals
+from ..engine.prefix import DensePrefix
 from ..engine.score import _batches, _left_pad
 from ..journal import NoJournal, plain
 from ..model.surgery import keep_from_remove, pruned_view
@@ -54,8 +54,8 @@ def block_influence(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> np.
 def evaluate(lm, samples, fmt, remove, *, n_boot=1000, seed=0, batch_size=16, score_kind="raw",
              margin="logit", prefix: DensePrefix | None = None) -> dict:
     """Final-depth accuracy and DM (with bootstrap CIs) of the model without layers `remove`. prefix: stored dense
-    residuals (engine/prefix.py): without `remove` the pass starts at min(remove) (with `remove` empty, this pass
-    stores them)."""
+    residuals (engine/prefix.py): the pass starts at the first removed layer from them (with `remove` empty, this
+    pass stores them)."""
     L = lm.anatomy.num_layers
     keep = keep_from_remove(remove, L)
     res = None if prefix is None else prefix.resume(remove, L) if remove else prefix.saver(L)
