@@ -177,3 +177,42 @@ def test_recovery_resumes_after_a_kill(tmp_path):
     want, got, after, total = _kill_then_resume(tmp_path, run, kill_after=2)
     _same(want, got)
     assert total == 3 and after == 1
+
+
+def test_a_noise_cell_is_reused_only_with_its_own_draw(tmp_path):
+    """A noise cell's draw is seeded by the position of its alpha in the list: a rerun with another alpha list must
+    recompute the cells whose seed changed, never reuse them."""
+    from prunelens.analyses.noise import noise_grid
+    lm, S = tiny_lm("llama"), tiny_samples(6)
+    kw = dict(depths=[2], seeds=(0,), tp=2, batch_size=3, progress=False)
+    j = Counting(tmp_path, "n", {"k": 0})
+    noise_grid(lm, S, "cloze", alphas=(0.5, 1.0), journal=j, **kw)
+    j.computed = 0
+    got = noise_grid(lm, S, "cloze", alphas=(1.0,), journal=j, **kw)            # 1.0 moved from index 1 to 0
+    assert j.computed == 1
+    fresh = noise_grid(lm, S, "cloze", alphas=(1.0,), **kw)
+    np.testing.assert_array_equal(got["dm"], fresh["dm"])
+
+
+def test_the_prefix_store_stays_within_its_memory_bound():
+    """Over max_bytes the shallowest depth is dropped whole and passes that would start there run whole; the
+    numbers do not change (plan's single removals with a store too small for every depth)."""
+    import torch
+
+    from prunelens.engine.prefix import DensePrefix
+    from prunelens.plan.run import single_removals
+    p = DensePrefix("cloze", depths=[1, 2, 3], max_bytes=100)
+    for d in (1, 2, 3):
+        p.put(d, (0, 0), torch.zeros(10))                  # 40 bytes each: the third put drops depth 1
+    assert p.dropped == {1} and p.at(1) is None and p.at(2) is not None and p.bytes == 80
+    assert DensePrefix.start([], 6) == 0 and DensePrefix.start([5], 6) == 4 and DensePrefix.start([2, 5], 6) == 2
+    lm, S = tiny_lm("llama", num_layers=5), tiny_samples(6)
+    full = DensePrefix("cloze", max_bytes=2**30)
+    single_removals(lm, S, "cloze", batch_size=3, progress=False, prefix=full)
+    small = DensePrefix("cloze", max_bytes=full.bytes // 2)
+    d0, s0 = single_removals(lm, S, "cloze", batch_size=3, progress=False, prefix=small)
+    assert not full.dropped and 1 in small.dropped and small.bytes <= full.bytes // 2
+    assert small.at(4) is not None
+    d1, s1 = single_removals(lm, S, "cloze", batch_size=3, progress=False, prefix=DensePrefix("cloze", max_bytes=0))
+    np.testing.assert_array_equal(d0, d1)
+    np.testing.assert_allclose(s0, s1, atol=1e-5)

@@ -99,7 +99,8 @@ def noise_grid(lm, samples, fmt: str = "cloze", *, alphas=(0.5, 1.0, 2.0), depth
                         m = measure(lm, samples, fmt, score_kind=score_kind, margin=margin, depths=[L], n_boot=1,
                                     batch_size=batch_size, progress=False, resume=pre.at(d - 1) if pre else None)
                     return [m.summary["dm_final"], m.summary["acc"]]
-                dm[ai, di, si], acc[ai, di, si] = journal((float(a), int(d), int(s), float(sigma[d])), cell)
+                key = (float(a), int(d), int(s), cell_seed(s, ai, d), float(sigma[d]))    # the draw's own seed too
+                dm[ai, di, si], acc[ai, di, si] = journal(key, cell)
                 bar.update()
     bar.close()
     return {"alphas": list(alphas), "depths": depths, "seeds": list(seeds), "sigma": np.asarray(sigma),

@@ -4,8 +4,11 @@ Each `run_*` takes an already loaded `lm` (tests, the study script) or a model s
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
+
+import numpy as np
 
 from ..journal import for_run
 from ..results import now, staged, versions, write_json
@@ -137,8 +140,11 @@ def run_ablation(out, *, model="gemma-3-270m", tasks=("arc_easy",), fmt="cloze",
     _fits(lm, fmt, *ts.values())
     dense, dense_samples = _dense_from(dense_from, ts, fmt, score_kind, margin)
     # cells are keyed by (removed layers, task name); the key covers every task's samples, in order
+    # the reused dense outcomes enter every paired change: their digest is part of the key
+    dig = hashlib.sha256(b"".join(np.ascontiguousarray(v, dtype=np.float64).tobytes()
+                                  for _, v in sorted((dense_samples or {}).items()))).hexdigest()[:20]
     j = _journal(out, "ablation", lm, [s for t in ts.values() for s in t.samples], fmt=fmt, tasks=list(ts),
-                 score=score_kind, margin=margin, batch_size=batch_size, dense_from=dense is not None)
+                 score=score_kind, margin=margin, batch_size=batch_size, dense_from=dig if dense is not None else None)
     res = {**_meta(lm, None, fmt, n_samples={n: len(t.samples) for n, t in ts.items()}),
            **transition_ablation(lm, {n: t.samples for n, t in ts.items()}, fmt, tp=tp, window=window, pairs=pairs,
                                  batch_size=batch_size, dense=dense, dense_samples=dense_samples,

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from ..analyses.ablation import final_outcome as _outcome
 from ..engine.autobatch import is_auto
+from ..engine.prefix import DensePrefix
 from ..engine.score import Resume, score
 from ..journal import NoJournal
 from ..metrics.verdict import HOLDS, NODATA, UNRESOLVED, decide
@@ -143,7 +144,8 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
     last Silent depth). Memory: the dense residuals of every needed depth are kept, depths x tokens x d floats.
     journal (journal.py): patched passes a killed run finished are read from it (the dense and pruned passes rerun).
     dense_prefix (cloze): a pass patched at depth j starts there from the patched stored pruned residual (the same
-    numbers as patching a whole pass; the pruned residuals of every patched depth are kept too).
+    numbers as patching a whole pass; the pruned residuals of every patched depth are kept too, within the
+    engine/prefix.py memory bound).
     """
     journal = journal or NoJournal()
     if is_auto(batch_size):
@@ -168,13 +170,13 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
     kinds = calls.kinds
     # The pruned pass keeps its own residual at every patched depth 1..L'-1 (cloze): a patched pass then starts at j
     # from fn(stored pruned residual) instead of running layers 0..j-1 again to reach the same state.
-    pstore, order = {}, {}
-    use_prefix = dense_prefix and fmt == "cloze"
+    pre = DensePrefix(fmt, enabled=dense_prefix, depths=[j for j in pdepths if 0 < j < Lp])
+    order = {}
 
     def put(d, call, h):
         order.setdefault(call, len(order))                # forward index k of this call, in the engine's order
-        pstore[d, call] = h.to(store_device)
-    saver = Resume(save=[j for j in pdepths if 0 < j < Lp], put=put) if use_prefix else None
+        pre.put(d, call, h)
+    saver = Resume(save=pre.depths, put=put) if pre.on else None
     with pruned_view(lm, keep):
         pruned = _outcome(score(lm, samples, fmt, depths=[Lp], **kw, **({"resume": saver} if saver else {})),
                           score_kind, margin)
@@ -195,9 +197,8 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
                 else:
                     def run(m=m, stored=stored, other=other, mean=mean):
                         fn = _patcher(m, stored, other, mean)
-                        if (j, next(iter(order), None)) in pstore:
-                            r = Resume(start=j, fetch=lambda call: fn(order[call], call[1] > 0, pstore[j, call])
-                                       .to(lm.device))
+                        if pre.at(j) is not None:
+                            r = Resume(start=j, fetch=lambda call: fn(order[call], call[1] > 0, pre.store[j, call]))
                             return _outcome(score(lm, samples, fmt, depths=[Lp], **kw, resume=r), score_kind, margin)
                         with patch_residual(lm.anatomy, j, fn):
                             return _outcome(score(lm, samples, fmt, depths=[Lp], **kw), score_kind, margin)
