@@ -221,3 +221,31 @@ def test_ip_vs_oneshot_three_ways():
     assert f(R(controls=[_controls(0.4, 0.5, rnd)])).status == FAILS
     assert f(R(controls=[_controls(0.49, 0.5, rnd)])).status == UNRESOLVED
     assert f(R()).status == NODATA
+
+
+def test_joint_verdict_over_models():
+    j = F.joint_verdict
+    assert j({"a": HOLDS, "b": HOLDS})[0] == HOLDS and j({"a": FAILS, "b": FAILS})[0] == FAILS
+    assert j({"a": HOLDS, "b": FAILS})[0] == F.DIFFERS                   # the finding: it depends on the family
+    assert j({"a": HOLDS, "b": UNRESOLVED})[0] == UNRESOLVED
+    st, note = j({"a": HOLDS, "b": NODATA})                               # one model is no joint evidence
+    assert st == NODATA and "only a" in note
+    assert j({"a": NODATA, "b": NODATA}, pooled=HOLDS) == (HOLDS, "pooled over models (no per-model data)")
+    assert j({"a": NODATA, "b": NODATA})[0] == NODATA
+
+
+def test_claim_table_splits_by_model(monkeypatch):
+    """The transition exists on one model (TP 9 [7, 11]) and not on the other (no TP): per model holds / does not
+    hold, jointly "differs by model"; pooled, one does-not-hold decides (does not hold). The correlation, pooled over
+    points and naming no model, keeps its pooled verdict."""
+    monkeypatch.setattr(F, "CHECKS", [F.transition_exists, F.correlation_claim])
+    a = {**_analysis(9, [7, 11]), "model": "m1"}
+    b = {**_analysis(None, [None, None]), "model": "m2"}
+    t = F.claim_table(R(analysis=[a, b]))
+    assert t["models"] == ["m1", "m2"]
+    row, corr = t["rows"]
+    assert row["per_model"]["m1"]["status"] == HOLDS and row["per_model"]["m2"]["status"] == FAILS
+    assert row["joint"] == F.DIFFERS and row["pooled"]["status"] == FAILS
+    assert corr["joint"] == corr["pooled"]["status"] == NODATA
+    md = F.claim_table_md(t)
+    assert md.splitlines()[0] == "| claim | m1 | m2 | joint |" and "**differs by model**" in md

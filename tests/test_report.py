@@ -296,3 +296,29 @@ def test_controls_from_prune_trajectories():
     assert ip_vs_oneshot(R).status == FAILS
     assert "TP=3 (0.75 of depth), 95% CI [2, 3]" in transition_exists(R).evidence
     assert transition_exists(R).status == HOLDS
+
+
+def test_report_per_model_claims_and_findings_files(runs, tmp_path, capsys):
+    """Two families (the tiny runs, and a copy under other model names): the report shows each claim per model and
+    jointly, and `prunelens report` writes findings.json / findings.md with the same table."""
+    import json
+    import shutil
+
+    from prunelens.cli import main
+    shutil.copytree(runs, tmp_path / "a")
+    shutil.copytree(runs, tmp_path / "b")
+    for f in (tmp_path / "b").rglob("*.json"):
+        r = json.loads(f.read_text())
+        if isinstance(r, dict) and r.get("model"):
+            f.write_text(json.dumps({**r, "model": "x-" + r["model"]}))
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "rep")]) == 0
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "Per model, and jointly" in html
+    t = json.loads((tmp_path / "rep" / "findings.json").read_text())
+    assert len(t["models"]) == 4 and {"llama", "x-llama"} <= set(t["models"])
+    for r in t["rows"]:                  # the copies give each claim the same verdict on both families
+        a, b = r["per_model"]["llama"]["status"], r["per_model"]["x-llama"]["status"]
+        assert a == b
+    md = (tmp_path / "rep" / "findings.md").read_text()
+    assert md.startswith("| claim |") and len(md.splitlines()) == 2 + len(t["rows"])
+    assert "per model:" in capsys.readouterr().out

@@ -8,7 +8,7 @@ from pathlib import Path
 def cmd_report(a) -> int:
     from ..report import build_report
     from ..report.collect import collect
-    from ..report.findings import findings
+    from ..report.findings import claim_table
     from ..results import staged
     from .common import data_dir_env, prepare_out, say
     # A run folder may hold the report's folder (runs/report), never be it or lie inside it: a report folder is a
@@ -23,12 +23,13 @@ def cmd_report(a) -> int:
         else:
             out = prepare_out(a, *inputs)
             with staged(out) as d:
-                build_report(a.runs, d / "report.html", title=a.title)
+                build_report(a.runs, d / "report.html", title=a.title, findings_dir=d)
             p = out / "report.html"
-        fs = findings(collect(a.runs))
-    for f in fs:
-        print(f"[{f.status}] {f.claim}")
-    print(f"report: {p}")
+        t = claim_table(collect(a.runs))
+    for r in t["rows"]:
+        per = "; ".join(f"{m}: {r['per_model'][m]['status']}" for m in t["models"]) if len(t["models"]) > 1 else ""
+        print(f"[{r['pooled']['status']}] {r['claim']}" + (f"  (per model: {per}; joint: {r['joint']})" if per else ""))
+    print(f"report: {p}" + ("" if str(p) == str(a.out) else f" (claims per model: {Path(p).parent}/findings.md)"))
     return 0
 
 

@@ -571,3 +571,58 @@ CHECKS = [transition_exists, transition_identified, transition_where_identified,
 
 def findings(R) -> list[Finding]:
     return [check(R) for check in CHECKS]
+
+
+# ------------------------------------------------------------------------------------------- per model, and jointly
+DIFFERS = "differs by model"      # holds on one family and does not hold on another: a finding in itself
+
+
+def by_model(R) -> dict[str, dict]:
+    """R split by each result's `model`. Pooled results that name no model (the correlation over (model, task)
+    points) are left out of every part: they are judged jointly only."""
+    models = sorted({r["model"] for k, v in R.items() if not k.startswith("_") for r in v if r.get("model")})
+    return {m: {k: (v if k.startswith("_") else [r for r in v if r.get("model") == m]) for k, v in R.items()}
+            for m in models}
+
+
+def joint_verdict(per_model: dict[str, str], pooled: str = NODATA) -> tuple[str, str]:
+    """(status, note) of one claim across models. Holds / does not hold only when it does on every model with data
+    (at least two); "differs by model" when it holds on one and does not hold on another; not resolved otherwise.
+    A claim no single model can decide (pooled data only, e.g. the correlation over points) takes the pooled
+    verdict; one measured on one model only has no joint verdict."""
+    have = {m: s for m, s in per_model.items() if s != NODATA}
+    missing = [m for m in per_model if m not in have]
+    tail = f"; no data on {', '.join(missing)}" if missing else ""
+    if not have:
+        return (pooled, "pooled over models (no per-model data)") if pooled != NODATA else (NODATA, "no data")
+    if len(have) < 2:
+        m, s = next(iter(have.items()))
+        return NODATA, f"only {m} has data ({s}){tail}"
+    vals = set(have.values())
+    st = (HOLDS if vals == {HOLDS} else FAILS if vals == {FAILS} else DIFFERS if {HOLDS, FAILS} <= vals
+          else UNRESOLVED)
+    return st, ", ".join(f"{m}: {s}" for m, s in have.items()) + tail
+
+
+def claim_table(R) -> dict:
+    """Every claim on each model and jointly: {"models": [...], "rows": [{"claim", "per_model": {model: {"status",
+    "evidence"}}, "joint", "joint_note", "pooled": {"status", "evidence"}}]} (JSON-ready, the report's
+    findings.json)."""
+    parts = by_model(R)
+    pooled = findings(R)
+    per = {m: findings(sub) for m, sub in parts.items()}
+    rows = []
+    for i, f in enumerate(pooled):
+        pm = {m: {"status": fs[i].status, "evidence": fs[i].evidence} for m, fs in per.items()}
+        st, note = joint_verdict({m: x["status"] for m, x in pm.items()}, f.status)
+        rows.append({"claim": f.claim, "per_model": pm, "joint": st, "joint_note": note,
+                     "pooled": {"status": f.status, "evidence": f.evidence}})
+    return {"models": list(parts), "rows": rows}
+
+
+def claim_table_md(t: dict) -> str:
+    """The claim table as Markdown (one row per claim: each model's verdict, the joint verdict)."""
+    head = "| claim | " + " | ".join(t["models"]) + " | joint |\n| --- |" + " --- |" * (len(t["models"]) + 1) + "\n"
+    return head + "".join("| " + r["claim"].replace("|", "/") + " | "
+                          + " | ".join(r["per_model"][m]["status"] for m in t["models"]) + f" | **{r['joint']}** |\n"
+                          for r in t["rows"])

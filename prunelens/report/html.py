@@ -21,13 +21,13 @@ from ..results import atomic_write_text
 from .causal import s_readout, s_restore, s_skips  # noqa: F401 - sections, looked up by name
 from .collect import collect
 from .plan import s_plan  # noqa: F401 - a section, looked up by name
-from .findings import findings
+from .findings import claim_table, findings
 
 CSS = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;overflow-wrap:anywhere}
 table{border-collapse:collapse;font-size:12px;margin:.5em 0;max-width:100%}
 td,th{border:1px solid #ccc;padding:2px 6px;text-align:right;overflow-wrap:anywhere}th{background:#eee}
 img{max-width:100%;height:auto;box-sizing:border-box;border:1px solid #ddd;margin:4px 0}figure{margin:1em 0}
-figcaption{font-size:12px;color:#333;max-width:100%}.holds{color:#070}.does{color:#b00}.not{color:#888}
+figcaption{font-size:12px;color:#333;max-width:100%}.holds{color:#070}.does{color:#b00}.not{color:#888}.differs{color:#a50}
 h2{border-bottom:2px solid #444;margin-top:1.6em}.note{color:#666;font-size:12px}nav ol{columns:2;font-size:14px}"""
 
 SECTIONS = [("findings", "Findings: do the paper's claims hold here?"), ("summary", "Models and tasks"),
@@ -69,11 +69,12 @@ def _tp(x) -> str:
     return "none" if x is None else str(x)
 
 
-def table(header, rows, empty: str = "no rows") -> str:
+def table(header, rows, empty: str = "no rows", raw: bool = False) -> str:
+    """raw: the cells are HTML the caller has escaped."""
     if not rows:
         return f"<p class=note>No table: {esc(empty)}.</p>"
     h = "".join(f"<th>{esc(c)}</th>" for c in header)
-    body = "".join("<tr>" + "".join(f"<td>{esc(cell(c))}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join("<tr>" + "".join(f"<td>{c if raw else esc(cell(c))}</td>" for c in r) + "</tr>" for r in rows)
     return f"<table><tr>{h}</tr>{body}</table>"
 
 
@@ -478,6 +479,25 @@ def _plain(text: str) -> str:
     return re.sub(r"\bNone\b", "none", str(text))
 
 
+def _per_model(R) -> str:
+    """With results of two or more models: each claim's verdict per model and jointly (a claim that holds on one
+    family and does not hold on another is that finding)."""
+    t = claim_table(R)
+    if len(t["models"]) < 2:
+        return ""
+    def cell(st, ev=""):
+        return f"<b class='{st.split()[0]}' title='{esc(_plain(ev))}'>{esc(st)}</b>"
+    rows = [[esc(_plain(r["claim"]))] + [cell(r["per_model"][m]["status"], r["per_model"][m]["evidence"])
+                                         for m in t["models"]] + [cell(r["joint"], r["joint_note"])]
+            for r in t["rows"]]
+    return ("<h3>Per model, and jointly</h3><p class=note>Each model's verdict from its own runs (hover for the "
+            "evidence); joint: holds / does not hold only when it does on every model with data; <b class=differs>"
+            "differs by model</b> when it holds on one and does not hold on another; a claim measured on one model "
+            "only has no joint verdict; pooled-only claims (the correlation over points) keep the pooled verdict."
+            "</p>" + table(["claim", *t["models"], "joint"], rows, "no claims", raw=True)
+            + "<h3>All runs pooled</h3>")
+
+
 def s_findings(R, tmp) -> str:
     fs = findings(R)
     counts = {st: sum(f.status == st for f in fs) for st in ("holds", "does not hold", "not resolved at this n",
@@ -488,14 +508,15 @@ def s_findings(R, tmp) -> str:
             "<p class=note>Every verdict is read off a 95% interval, shown with the numbers: <b class=holds>holds</b> "
             "= the interval excludes the null; <b class=does>does not hold</b> = it excludes the claim; "
             "<b class=not>not resolved at this n</b> = it contains both (more questions or seeds could decide it); "
-            "not enough data = nothing to decide on.</p>" + f"<ol>{items}</ol>")
+            "not enough data = nothing to decide on.</p>" + _per_model(R) + f"<ol>{items}</ol>")
 
 
-def build_report(run_dirs, out, title: str = "prunelens report", figures_dir=None) -> Path:
+def build_report(run_dirs, out, title: str = "prunelens report", figures_dir=None, findings_dir=None) -> Path:
     """Write the report to `out`; returns its path. Correlation is computed on the fly when trajectories exist
     but no correlation.json was given. Figures are redrawn from the JSONs into a temporary folder (PNG + SVG) and
     embedded as PNG; with `figures_dir`, each figure is also kept there as figNN_<name>.png and .svg (the number is
-    the caption's)."""
+    the caption's). findings_dir: also write findings.json (every claim pooled, per model and jointly:
+    `claim_table`) and findings.md (that table in Markdown) there."""
     R = collect(run_dirs)
     _FIGS.clear()
     with tempfile.TemporaryDirectory() as tmp:
@@ -503,6 +524,12 @@ def build_report(run_dirs, out, title: str = "prunelens report", figures_dir=Non
             from ..analyses.run import run_correlation
             c = run_correlation(Path(tmp) / "corr", [r["_file"] for r in R["trajectory"]])
             R["correlation"].append({**c, "_dir": str(Path(tmp) / "corr")})
+        if findings_dir is not None:
+            from ..results import write_json
+            from .findings import claim_table_md
+            t = claim_table(R)
+            write_json(Path(findings_dir) / "findings.json", {"schema": "prunelens.findings/1", **t})
+            atomic_write_text(Path(findings_dir) / "findings.md", claim_table_md(t))
         body, toc = [], []
         for key, name in SECTIONS:
             content = globals()[f"s_{key}"](R, tmp)
