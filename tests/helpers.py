@@ -60,3 +60,23 @@ def write_tiny_qa(path, n: int) -> "Path":
     path = Path(path)
     path.write_text("".join(json.dumps({"question": q, "choices": o, "answer": a}) + "\n" for q, o, a in _ITEMS[:n]))
     return path
+
+
+def with_and_without_prefix(lm, run, samples, batch_size: int = 4):
+    """run(dense_prefix: bool) -> result dict, both ways, counting the first layer's forward calls: returns (whole,
+    pre, calls saved by the prefix, calls of one whole final-depth cloze pass over `samples`). A pass that starts
+    after layer 0 saves exactly one pass's calls."""
+    from prunelens.engine.score import score
+    calls = {"n": 0}
+    h = lm.anatomy.layers[0].register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
+    try:
+        out = {}
+        for on in (True, False):
+            calls["n"] = 0
+            out[on] = (run(on), calls["n"])
+        calls["n"] = 0
+        score(lm, samples, "cloze", depths=[lm.anatomy.num_layers], batch_size=batch_size, progress=False)
+        one = calls["n"]
+    finally:
+        h.remove()
+    return out[False][0], out[True][0], out[False][1] - out[True][1], one

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import plain_cloze_scores, tiny_lm, tiny_samples
+from helpers import plain_cloze_scores, tiny_lm, tiny_samples, with_and_without_prefix
 from prunelens.analyses.ablation import _correct_and_dm
 from prunelens.causal import matching_depths, patch_residual, record_residuals, restore_curve, skip_effects
 from prunelens.causal.restore import _decision_rows, _patcher
@@ -291,25 +291,12 @@ def test_restore_passes_from_the_stored_pruned_prefix_equal_patched_whole_passes
     """Every mode: a pass patched at depth j that starts at j from the patched stored pruned residual gives the numbers
     of the whole patched pass, and layer 0 then runs in the dense and pruned passes only."""
     lm, S = tiny_lm("llama", num_layers=6), tiny_samples(8)
-    calls = {"n": 0}
-    h = lm.anatomy.layers[0].register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
     modes = ("restore_all", "restore_decision", "norm_all", "other_decision", "mean_decision", "norm_decision")
-    try:
-        runs = {}
-        for on in (True, False):
-            calls["n"] = 0
-            runs[on] = restore_curve(lm, S, "cloze", [2, 3], tp=4, modes=modes, n_boot=50, batch_size=4,
-                                     progress=False, dense_prefix=on)
-            runs[on]["layer0_calls"] = calls["n"]
-        calls["n"] = 0
-        score(lm, S, "cloze", depths=[6], batch_size=4, progress=False)
-        one = calls["n"]                                               # layer-0 calls of one whole pass
-    finally:
-        h.remove()
-    whole, pre = runs[False], runs[True]
+    whole, pre, saved, one = with_and_without_prefix(lm, lambda on: restore_curve(
+        lm, S, "cloze", [2, 3], tp=4, modes=modes, n_boot=50, batch_size=4, progress=False, dense_prefix=on), S)
     # kept [0, 1, 4, 5]: patched passes at pruned depths 1..3 start there; restore_all runs once of the three (at 1
     # it is the pruned model, at 2 and 3 the same model: dense layers up to 4 or 5, then the rest)
-    assert whole["layer0_calls"] - pre["layer0_calls"] == (6 * 3 - 2) * one > 0
+    assert saved == (6 * 3 - 2) * one > 0
     for m in modes:
         for a, b in zip(whole["curves"][m], pre["curves"][m]):
             assert (a["pruned_depth"], a["acc"]) == (b["pruned_depth"], b["acc"])

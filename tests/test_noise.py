@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import tiny_lm, tiny_samples
+from helpers import tiny_lm, tiny_samples, with_and_without_prefix
 from prunelens.analyses.noise import gaussian_noise, noise_grid, phase_sensitivity
 from prunelens.analyze import measure
 from prunelens.engine.capture import capture_residuals
@@ -62,22 +62,10 @@ def test_noisy_passes_from_the_stored_clean_prefix_equal_whole_passes():
     cell equals the whole pass; layer 0 then runs in the sigma and clean passes only."""
     from prunelens.analyses.noise import noise_grid
     lm, S = tiny_lm("llama", num_layers=6), tiny_samples(8)
-    calls = {"n": 0}
-    h = lm.anatomy.layers[0].register_forward_hook(lambda *a: calls.__setitem__("n", calls["n"] + 1))
-    try:
-        runs = {}
-        for on in (True, False):
-            calls["n"] = 0
-            runs[on] = noise_grid(lm, S, "cloze", alphas=(0.5, 2.0), depths=[2, 4, 6], seeds=(0, 1), tp=3,
-                                  batch_size=4, progress=False, dense_prefix=on)
-            runs[on]["layer0_calls"] = calls["n"]
-        calls["n"] = 0
-        measure(lm, S, "cloze", depths=[6], batch_size=4, progress=False)
-        one = calls["n"]                                              # layer-0 calls of one whole pass
-    finally:
-        h.remove()
-    whole, pre = runs[False], runs[True]
-    assert whole["layer0_calls"] - pre["layer0_calls"] == 12 * one > 0     # no cell ran layer 0
+    whole, pre, saved, one = with_and_without_prefix(lm, lambda on: noise_grid(
+        lm, S, "cloze", alphas=(0.5, 2.0), depths=[2, 4, 6], seeds=(0, 1), tp=3, batch_size=4, progress=False,
+        dense_prefix=on), S)
+    assert saved == 12 * one > 0                                       # no cell ran layer 0
     np.testing.assert_array_equal(whole["acc"], pre["acc"])
     np.testing.assert_allclose(whole["dm"], pre["dm"], atol=1e-5)
     assert np.abs(whole["dm"] - whole["clean"]["dm_final"]).max() > 1e-3    # the noise did something
