@@ -168,7 +168,7 @@ def _write_point(root, model, task, dense, single, actual, tp, truth_ratios):
     return p
 
 
-def test_leave_one_out_evaluation_on_planted_points(tmp_path):
+def test_leave_one_out_evaluation_on_planted_points(tmp_path, capsys):
     from prunelens.plan.evaluate import evaluate, fit_c, load_points
     made = []
     for j, (share, tp) in enumerate(((1.0, 3), (1.5, 4), (2.0, 2), (1.2, 5))):
@@ -214,6 +214,8 @@ def test_leave_one_out_evaluation_on_planted_points(tmp_path):
     from prunelens.report.html import build_report
     assert main(["plan-eval", "--plans", str(tmp_path / "plans"), "--trajectories", str(tmp_path / "traj"),
                  "--out", str(tmp_path / "ev")]) == 0
+    printed = capsys.readouterr().out
+    assert "last_25pct: MAE 0.250 [" in printed and "00000" not in printed         # 3 decimals, as people read
     ev = json.loads((tmp_path / "ev" / "plan_evaluation.json").read_text())
     assert ev["scores"]["last_25pct"]["mae"] == pytest.approx(0.25)
     html = build_report([tmp_path / "ev"], tmp_path / "rep.html").read_text()

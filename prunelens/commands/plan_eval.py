@@ -4,6 +4,14 @@ from __future__ import annotations
 from .common import _common_out, conventions, prepare_out
 
 
+def _f(x, spec: str = ".3f") -> str:
+    return "none" if x is None else format(x, spec)
+
+
+def _ci(c) -> str:
+    return "none" if not c else "[" + ", ".join(_f(x) for x in c) + "]"
+
+
 def cmd_plan_eval(a) -> int:
     from ..plan.evaluate import evaluate, load_points
     from ..results import staged, write_json
@@ -19,12 +27,12 @@ def cmd_plan_eval(a) -> int:
             print(f"on the {s['n']} points every predictor covers: " + ", ".join(
                 f"{k} MAE {v:.3f}" for k, v in s.items() if k != "n" and v is not None))
         else:
-            print(f"{name}: MAE {s['mae']} {s['mae_ci']} over {s['n']} points, Spearman {s['spearman']}")
+            print(f"{name}: MAE {_f(s['mae'])} {_ci(s['mae_ci'])} over {s['n']} points, Spearman {_f(s['spearman'])}")
     for k, v in res["versus"].items():
-        print(f"{k}: {v['verdict']} (MAE difference {v['mae_diff']}, 95% CI {v['ci']}, n={v['n']})")
+        print(f"{k}: {v['verdict']} (MAE difference {_f(v['mae_diff'], '+.3f')}, 95% CI {_ci(v['ci'])}, n={v['n']})")
     for k, v in res["budget"].items():
         if v["n"]:
-            print(f"within --max-drop: {k} {v['within']}/{v['n']} (95% CI {v['ci']})")
+            print(f"within --max-drop: {k} {v['within']}/{v['n']} (95% CI {_ci(v['ci'])})")
     print(f"results: {a.out}/plan_evaluation.json")
     return 0
 
