@@ -2,6 +2,8 @@
 computation of per-depth option scores (one HF forward per option, full-vocab lens on every position)."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -80,3 +82,18 @@ def with_and_without_prefix(lm, run, samples, batch_size: int = 4):
     finally:
         h.remove()
     return out[False][0], out[True][0], out[False][1] - out[True][1], one
+
+
+def hand_model(model, layer_ids):
+    """A copy of `model` whose decoder runs exactly `layer_ids` (original ids, in order), with the attention
+    layer_idx and per-layer config lists set as HF expects: built without prunelens' surgery."""
+    m = copy.deepcopy(model)
+    old = m.model.layers
+    m.model.layers = torch.nn.ModuleList([old[i] for i in layer_ids])
+    for j, layer in enumerate(m.model.layers):
+        layer.self_attn.layer_idx = j
+    cfg = m.config
+    if getattr(cfg, "layer_types", None):
+        cfg.layer_types = [cfg.layer_types[i] for i in layer_ids]
+    cfg.num_hidden_layers = len(layer_ids)
+    return m

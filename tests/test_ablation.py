@@ -190,3 +190,36 @@ def test_ablation_from_the_stored_dense_prefix_equals_whole_passes(given):
             x, y = a["tasks"][t], b["tasks"][t]
             assert x["acc"] == y["acc"]
             np.testing.assert_allclose([x["dm_final"], x.get("d_dm", 0)], [y["dm_final"], y.get("d_dm", 0)], atol=1e-5)
+
+
+def test_controls_measure_the_ip_sets_and_pair_every_control_with_them():
+    """With an IP trajectory, its sets are measured on the same questions (equal to a plain HF forward of the
+    hand-pruned model) and each control's change against IP is the per-question difference, with a paired CI."""
+    import numpy as np
+
+    from helpers import hand_model, plain_cloze_scores
+    from prunelens.analyses.controls import run_controls
+    from prunelens.report.findings import ip_vs_oneshot
+    lm, S = tiny_lm("llama", num_layers=5), tiny_samples(10)
+    gold = np.array([x.gold for x in S])
+
+    def correct(layers):                               # plain HF, the kept layers only
+        m = hand_model(lm.model, list(layers))
+        return np.array([np.nanargmax(r) for r in plain_cloze_scores(m, lm.tokenizer, S)[:, -1]]) == gold
+    ip_sets = [[2], [1, 2]]
+    traj = {"model": "llama", "num_layers": 5, "chance": 0.3, "dense": {"acc": float(correct(range(5)).mean())},
+            "steps": [{"removed": r, "ratio": len(r) / 5, "acc": float(correct([i for i in range(5) if i not in r])
+                                                                             .mean()), "acc_ci": [0.0, 1.0]}
+                      for r in ip_sets]}
+    res = run_controls(lm, S, ip_trajectory=traj, seeds=(0, 1), n_boot=200, batch_size=4, progress=False)
+    for st in res["methods"]["ip"]["steps"]:
+        assert st["acc_here"] == st["acc"]
+    for st in res["methods"]["tail"]["steps"]:
+        k = len(st["removed"])
+        want = (correct(range(5 - k)).astype(float) - correct([i for i in range(5) if i not in ip_sets[k - 1]])).mean()
+        assert st["vs_ip"]["d_acc"] == pytest.approx(want, abs=1e-12)
+        lo, hi = st["vs_ip"]["d_acc_ci"]
+        assert lo <= want <= hi
+    assert all("vs_ip" in r for s in res["methods"]["random"]["steps"] for r in s["runs"])
+    f = ip_vs_oneshot({"trajectory": [], "controls": [res]})
+    assert "paired difference (one-shot - IP)" in f.evidence

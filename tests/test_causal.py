@@ -1,33 +1,17 @@
 """Restore-patching and skip effects (prunelens/causal), each against an independent computation: plain HF forwards
 of models whose layer lists are built here by hand."""
-import copy
 
 import numpy as np
 import pytest
 import torch
 
-from helpers import plain_cloze_scores, tiny_lm, tiny_samples, with_and_without_prefix
+from helpers import hand_model, plain_cloze_scores, tiny_lm, tiny_samples, with_and_without_prefix
 from prunelens.analyses.ablation import _correct_and_dm
 from prunelens.causal import matching_depths, patch_residual, record_residuals, restore_curve, skip_effects
 from prunelens.causal.restore import _decision_rows, _patcher
 from prunelens.engine.capture import capture_residuals
 from prunelens.engine.score import score
 from prunelens.model.surgery import keep_from_remove, pruned_view
-
-
-def hand_model(model, layer_ids):
-    """A copy of `model` whose decoder runs exactly `layer_ids` (original ids, in order), with the attention
-    layer_idx and per-layer config lists set as HF expects: built without prunelens' surgery."""
-    m = copy.deepcopy(model)
-    old = m.model.layers
-    m.model.layers = torch.nn.ModuleList([old[i] for i in layer_ids])
-    for j, layer in enumerate(m.model.layers):
-        layer.self_attn.layer_idx = j
-    cfg = m.config
-    if getattr(cfg, "layer_types", None):
-        cfg.layer_types = [cfg.layer_types[i] for i in layer_ids]
-    cfg.num_hidden_layers = len(layer_ids)
-    return m
 
 
 @pytest.mark.parametrize("family", ["llama", "gemma3"])

@@ -19,6 +19,7 @@ from ..engine.score import _batches, _left_pad
 from ..journal import NoJournal, plain
 from ..model.surgery import keep_from_remove, pruned_view
 from . import trajectories as T
+from .ablation import paired, per_sample
 from ..prune.influence import angular_block
 from .states import prompt_ids
 
@@ -52,18 +53,19 @@ def block_influence(lm, samples, fmt: str = "cloze", batch_size: int = 8) -> np.
 
 
 def evaluate(lm, samples, fmt, remove, *, n_boot=1000, seed=0, batch_size=16, score_kind="raw",
-             margin="logit", prefix: DensePrefix | None = None) -> dict:
+             margin="logit", prefix: DensePrefix | None = None, outcomes: bool = False) -> dict:
     """Final-depth accuracy and DM (with bootstrap CIs) of the model without layers `remove`. prefix: stored dense
     residuals (engine/prefix.py): the pass starts at the first removed layer from them (with `remove` empty, this
-    pass stores them)."""
+    pass stores them). outcomes: also each question's (correct, DM) [N, 2], for paired comparisons."""
     L = lm.anatomy.num_layers
     keep = keep_from_remove(remove, L)
     res = None if prefix is None else prefix.resume(remove, L) if remove else prefix.saver(L)
     with pruned_view(lm, keep):
-        s = measure(lm, samples, fmt, depths=[len(keep)], n_boot=n_boot, seed=seed, batch_size=batch_size,
-                    score_kind=score_kind, margin=margin, progress=False, resume=res).summary
+        m = measure(lm, samples, fmt, depths=[len(keep)], n_boot=n_boot, seed=seed, batch_size=batch_size,
+                    score_kind=score_kind, margin=margin, progress=False, resume=res)
+    s = m.summary
     return {"removed": sorted(remove), "acc": s["acc"], "acc_ci": s["acc_ci"], "dm_final": s["dm_final"],
-            "dm_final_ci": s["dm_final_ci"]}
+            "dm_final_ci": s["dm_final_ci"], **({"outcomes": per_sample(m, score_kind, margin)} if outcomes else {})}
 
 
 def random_removal(num_layers: int, k: int, seed: int, region: list[int] | None = None) -> list[int]:
@@ -82,7 +84,9 @@ def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory:
     ShortGPT, one angular and one tail per count, one random per count and seed).
 
     Returns {"counts", "num_layers", "bi", "methods": {name: {"steps": [{removed, ratio, acc, acc_ci, dm_final,..}]}}}
-    where the random method's steps also carry per-seed values and their mean/std. journal (journal.py): finished
+    where the random method's steps also carry per-seed values and their mean/std. With an IP trajectory its sets
+    are measured here too, and every control step (each random seed's run) carries `vs_ip`: its change against IP at
+    the same layer count on the same questions, d = control - IP with a paired bootstrap CI. journal (journal.py): finished
     passes are read from it and recorded in it (a killed run resumes; a set two methods share runs once).
     dense_prefix: cloze passes start from the dense residual at their first removed depth (engine/prefix.py)."""
     t0 = time.time()
@@ -96,12 +100,16 @@ def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory:
                                     "acc_ci": s.get("acc_ci"), "dm_final": s.get("dm_final")} for s in ip]}
     if not counts:
         raise ValueError("give layer counts or an IP trajectory")
-    bar = tqdm(total=2 + len(counts) * (3 + len(seeds)), desc="controls", disable=not progress)
+    ip_sets = [s["removed"] for s in methods["ip"]["steps"]] if "ip" in methods else []
+    bar = tqdm(total=2 + len(counts) * (3 + len(seeds)) + len(ip_sets), desc="controls", disable=not progress)
 
     journal = journal or NoJournal()
+    outs: dict[tuple, np.ndarray] = {}          # per-question (correct, DM) of every pass, for the paired changes
 
     def ev(remove):               # one pass (or its recorded result), and the bar advances
-        x = journal(sorted(int(i) for i in remove), lambda: evaluate(lm, samples, fmt, remove, **kw))
+        key = sorted(int(i) for i in remove)
+        x = dict(journal(key, lambda: evaluate(lm, samples, fmt, remove, outcomes=True, **kw)))
+        outs[tuple(key)] = np.asarray(x.pop("outcomes"), dtype=float)
         bar.update()
         return x
     bi, last = dense_geometry(lm, bi_samples or samples, fmt)
@@ -113,7 +121,8 @@ def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory:
     # every set is known now: the dense pass keeps the residual at each set's first removed depth, and each pass
     # starts there (the same numbers as a whole pass, within float error; fewer layers run)
     if dense_prefix and not is_auto(batch_size):
-        every = [*sets["shortgpt_oneshot"], *sets["angular_oneshot"], *sets["tail"], *sum(sets["random"], [])]
+        every = [*sets["shortgpt_oneshot"], *sets["angular_oneshot"], *sets["tail"], *sum(sets["random"], []),
+                 *ip_sets]
         kw["prefix"] = DensePrefix(fmt, depths={DensePrefix.start(r, L) for r in every})
         dense = plain(evaluate(lm, samples, fmt, [], **kw))    # never from the journal: it fills the store
         bar.update()
@@ -130,6 +139,21 @@ def run_controls(lm, samples, fmt: str = "cloze", *, counts=None, ip_trajectory:
                     "dm_final": float(np.mean(dms)), "dm_std": float(np.std(dms, ddof=1)) if len(runs) > 1 else 0.0,
                     "seeds": list(seeds), "runs": runs})
     methods["random"] = {"steps": rnd}
+    if ip_sets:
+        # The IP sets measured here too, on the same questions and final depth: every control's change against IP
+        # at its layer count is then paired (a far tighter interval than two unpaired accuracy CIs).
+        ip_at = {}
+        for st in methods["ip"]["steps"]:
+            st["acc_here"] = ev(st["removed"])["acc"]        # = the trajectory's accuracy (same model, questions)
+            ip_at[len(st["removed"])] = outs[tuple(sorted(st["removed"]))]
+        for name in ("shortgpt_oneshot", "angular_oneshot", "tail"):
+            for st in methods[name]["steps"]:
+                if len(st["removed"]) in ip_at:
+                    st["vs_ip"] = paired(ip_at[len(st["removed"])], outs[tuple(st["removed"])], n_boot, 0)
+        for st in rnd:
+            for r in st["runs"]:
+                if st["n_removed"] in ip_at:
+                    r["vs_ip"] = paired(ip_at[st["n_removed"]], outs[tuple(r["removed"])], n_boot, 0)
     bar.close()
     return {"counts": list(counts), "num_layers": L, "score_kind": score_kind, "margin": margin, "bi": bi,
             "shortgpt_order": order, "dense": dense, "methods": methods, "seconds": round(time.time() - t0, 1)}

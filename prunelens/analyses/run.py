@@ -220,7 +220,7 @@ def run_controls(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", cou
     _fits(lm, fmt, t)
     ip = T.load_trajectory(trajectory) if trajectory else None
     j = _journal(out, "controls", lm, t.samples, fmt=fmt, score=score_kind, margin=margin, batch_size=batch_size,
-                 dense_prefix=True)
+                 dense_prefix=True, outcomes=True)
     # the samples digest and score let `plan-eval` use these controls as ground truth on the same questions
     res = {**_meta(lm, t, fmt, trajectory=str(trajectory) if trajectory else None,
                    fingerprint={"samples": samples_digest(t.samples)}, params={"score": score_kind},

@@ -555,8 +555,13 @@ def ip_vs_oneshot(R) -> Finding:
         one = {round(s_["ratio"], 4): s_ for s_ in m["shortgpt_oneshot"]["steps"]}
         for s_ in m["ip"]["steps"]:
             o = one.get(round(s_["ratio"], 4))
-            if o is not None:
+            if o is not None and o.get("vs_ip"):           # paired on the same questions: one-shot - IP
+                p = o["vs_ip"]
+                v = decide(*p["d_acc_ci"], "<=")
+                txt = f"paired difference (one-shot - IP) {p['d_acc']:+.3f} {_iv(*p['d_acc_ci'])} -> {v}"
+            elif o is not None:
                 v, txt = _vs(s_["acc"], s_.get("acc_ci"), o["acc"], o.get("acc_ci"))
+            if o is not None:
                 st.append(v)
                 ev.append(f"ratio {s_['ratio']:.2f}: IP {s_['acc']:.3f} vs one-shot {o['acc']:.3f}, {txt}")
     return Finding("Iterative pruning (BI recomputed each step) is at least as good as one-shot ShortGPT at "
