@@ -223,3 +223,6 @@ def test_controls_measure_the_ip_sets_and_pair_every_control_with_them():
     assert all("vs_ip" in r for s in res["methods"]["random"]["steps"] for r in s["runs"])
     f = ip_vs_oneshot({"trajectory": [], "controls": [res]})
     assert "paired difference (one-shot - IP)" in f.evidence
+    from prunelens.report.html import s_removed
+    html = s_removed({"trajectory": [], "controls": [{**res, "model": "llama", "task": "tiny"}]}, None)
+    assert "acc - IP (paired, same questions)" in html

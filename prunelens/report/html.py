@@ -348,10 +348,14 @@ def s_removed(R, tmp) -> str:
                            ("tail", "tail: the last k blocks")):
             if key not in c["methods"]:                  # controls written before the tail rule was added
                 continue
+            paired_ = any(s.get("vs_ip") for s in c["methods"][key]["steps"])
             rows = [[f3(s["ratio"]), ", ".join(map(str, s["removed"])), f3(s["acc"]), ci(s["acc_ci"]),
-                     f3(s["dm_final"])] for s in c["methods"][key]["steps"]]
+                     f3(s["dm_final"]),
+                     *([f"{s['vs_ip']['d_acc']:+.3f} " + ci(s["vs_ip"]["d_acc_ci"]) if s.get("vs_ip") else ""]
+                       if paired_ else [])] for s in c["methods"][key]["steps"]]
             out.append(f"<h3>{_title(c)} [{label}]</h3>"
-                       + table(["ratio", "removed", "acc", "95% CI", "final DM"], rows, "no steps"))
+                       + table(["ratio", "removed", "acc", "95% CI", "final DM",
+                                *(["acc - IP (paired, same questions) [95% CI]"] if paired_ else [])], rows, "no steps"))
     return "".join(out)
 
 
