@@ -14,7 +14,7 @@ mkdir -p "$OUT"
 POINTS=("gemma-3-270m arc_easy 64 norm test results/prune_gemma3_270m/arc_easy"
         "gemma-3-270m boolq 100 raw validation results/prune_gemma3_270m/boolq"
         "gemma-3-270m piqa 64 norm validation results/study/trajectories/piqa")
-for M in smollm2-135m gemma-3-270m; do for T in arc_easy arc_challenge piqa boolq openbookqa; do
+for M in smollm2-135m gemma-3-270m; do for T in arc_easy arc_challenge piqa boolq openbookqa hellaswag; do
   POINTS+=("$M $T 200 norm default results/study2/$M/prune/$T")
 done; done
 

@@ -17,9 +17,13 @@ CACHE=${PRUNELENS_RUN_CACHE:-/tmp/prunelens_run_cache}
 MODELS=(${STUDY_MODELS:-smollm2-135m gemma-3-270m})    # STUDY_MODELS / STUDY_PRUNE_TASKS / STUDY_PRUNE_METHODS:
                                                       # run a subset first (results/causal needs some trajectories)
 # cheapest first (short continuations before long ones): a session that stops mid-way loses the fewest finished parts
-TASKS=(arc_easy arc_challenge openbookqa boolq mmlu winogrande piqa hellaswag)
-PRUNE_TASKS=(${STUDY_PRUNE_TASKS:-arc_easy arc_challenge piqa boolq openbookqa})   # IP+SKIP: 2 x 5 = 10 Figure-8 points
-CONTROL_TASKS=(${STUDY_CONTROL_TASKS:-arc_easy arc_challenge piqa boolq})  # controls (part 6): four per model
+TASKS=(${STUDY_TASKS:-arc_easy arc_challenge openbookqa boolq mmlu winogrande piqa hellaswag})
+# IP+SKIP candidates, in this order: the first PRUNE_MAX on which the model's dense accuracy CI lies above chance (at
+# chance "halfway to chance" is inside the noise and the critical ratio means nothing; `above_chance`)
+PRUNE_TASKS=(${STUDY_PRUNE_TASKS:-arc_easy arc_challenge piqa boolq openbookqa hellaswag})
+PRUNE_MAX=${STUDY_PRUNE_MAX:-5}
+CONTROL_MAX=${STUDY_CONTROL_MAX:-4}       # controls (part 6): the first four of a model's pruned tasks
+CONTROL_TASKS=(${STUDY_CONTROL_TASKS:-})  # or exactly these
 mkdir -p "$OUT"
 [[ -f $OUT/timings.csv ]] || echo "part,seconds,finished_utc" > "$OUT/timings.csv"
 
@@ -27,6 +31,38 @@ want() { [[ " $PARTS " == *" $1 "* ]]; }
 TAG=study2
 source "$(dirname "$0")/../part.sh"     # part NAME DONE_FILE COMMAND...
 M() { echo --model "$1" --data-dir "$DATA" --seed 0; }
+
+# Exit 0 when the dense run's accuracy CI lies above chance (the mean of 1/options over its questions), 1 when not,
+# 2 when the dense run does not exist yet; the two numbers on stderr.
+above_chance() {
+  python - "$OUT/$1/dense/$2" <<'EOF'
+import csv, json, sys
+from pathlib import Path
+d = Path(sys.argv[1])
+if not (d / "analysis.json").is_file():
+    sys.exit(2)
+lo = json.loads((d / "analysis.json").read_text())["acc_ci"][0]
+with open(d / "samples.csv", newline="") as f:
+    inv = [1 / int(r["n_options"]) for r in csv.DictReader(f) if r["depth"] == "0"]
+chance = sum(inv) / len(inv)
+print(f"dense accuracy CI lower bound {lo:.3f}, chance {chance:.3f}", file=sys.stderr)
+sys.exit(0 if lo > chance else 1)
+EOF
+}
+
+# The tasks a model is pruned on (PRUNE_TASKS order, at most PRUNE_MAX, each above chance); the skipped on stderr.
+prune_tasks() {
+  local MD=$1 T n=0 rc
+  for T in "${PRUNE_TASKS[@]}"; do
+    (( n < PRUNE_MAX )) || break
+    rc=0; above_chance "$MD" "$T" 2>/dev/null || rc=$?
+    case $rc in
+      0) echo "$T"; n=$((n + 1));;
+      1) echo "[study2] prune $MD $T: skipped, not above chance ($(above_chance "$MD" "$T" 2>&1))" >&2;;
+      *) echo "[study2] prune $MD $T: waiting for its dense run (part dense)" >&2;;
+    esac
+  done
+}
 
 # 1. The dense decision lens with every transition estimator, cloze / acc_norm, every task, both models.
 if want dense; then
@@ -101,7 +137,7 @@ fi
 #    tail are final-depth controls in part 6 (their accuracy is all the study reads of them; an all-depth trajectory
 #    of each would cost ~L+1 times as much). STUDY_PRUNE_METHODS="shortgpt" etc. runs that method instead of IP.
 if want prune; then
-  for MD in "${MODELS[@]}"; do for T in "${PRUNE_TASKS[@]}"; do
+  for MD in "${MODELS[@]}"; do for T in $(prune_tasks "$MD"); do
     METHODS=("iterative --skip")
     [[ -n ${STUDY_PRUNE_METHODS:-} ]] && METHODS=("${STUDY_PRUNE_METHODS}")
     for METHOD in "${METHODS[@]}"; do
@@ -116,7 +152,9 @@ fi
 # 6. Controls at the IP trajectory's layer counts, final depth: random (3 seeds), one-shot ShortGPT, Gromov's
 #    angular block, the tail.
 if want controls; then
-  for MD in "${MODELS[@]}"; do for T in "${CONTROL_TASKS[@]}"; do
+  for MD in "${MODELS[@]}"; do
+    CT=("${CONTROL_TASKS[@]}"); (( ${#CT[@]} )) || CT=($(prune_tasks "$MD" 2>/dev/null | head -n "$CONTROL_MAX"))
+    for T in "${CT[@]}"; do
     if [[ ! -f $OUT/$MD/prune/$T/iterative_skip/trajectory.json ]]; then
       echo "[study2] controls_${MD}_$T: waiting for its IP trajectory (part prune)"; continue
     fi
