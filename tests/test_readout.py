@@ -9,8 +9,9 @@ from prunelens.engine.encode import encode_pair
 from prunelens.engine.lens import Lens
 from prunelens.engine.score import score
 from prunelens.readout.probe import probe_scores
-from prunelens.readout.run import _softmax, option_tokens, readouts
-from prunelens.readout.states import decision_states, option_states
+from prunelens.readout.run import _softmax, option_trie, readouts
+from prunelens.readout.states import decision_states, last_states, option_states
+from prunelens.readout.trie import build
 from prunelens.readout.tuned import Translator, _kl, fit_tuned, option_logits
 
 
@@ -26,40 +27,108 @@ def test_option_states_are_the_last_token_states_of_a_plain_forward():
     assert X.shape[1] == 5 and np.isnan(X[0, 4]).all() and not np.isnan(X[3, 4]).any()   # sample 3 has 5 options
 
 
+def test_trie_nodes_paths_and_scores_by_hand():
+    # q0: distinct first tokens (one node); q1: all share 5 then part at 6/7, option 2 parts later at 8/9;
+    # q2: option 1 is a strict prefix of option 0, options 2 and 3 are identical
+    opts = [[[1, 2], [3], [4, 5]],
+            [[5, 6, 1], [5, 7], [5, 6, 8], [5, 6, 9]],
+            [[1, 2, 3], [1, 2], [4], [4]]]
+    t = build(opts)
+    nodes = {(int(q), int(j)): sorted(int(x) for x in tok if x >= 0) for q, j, tok in zip(t.question, t.prefix, t.tok)}
+    assert nodes == {(0, 0): [1, 3, 4], (1, 1): [6, 7], (1, 2): [1, 8, 9], (2, 0): [1, 4]}
+    assert t.prefix_options == 1                       # q2's option 1 ends where option 0 goes on
+    rng = np.random.default_rng(0)
+    z = torch.as_tensor(rng.normal(size=t.tok.shape))
+    got = t.scores(z).numpy()
+    lp = {}                                            # restricted log-softmax at each node, by hand
+    for m, (q, j) in enumerate(zip(t.question, t.prefix)):
+        kids = [int(x) for x in t.tok[m] if x >= 0]
+        zz = z[m, :len(kids)].numpy()
+        lp[int(q), int(j)] = dict(zip(kids, zz - np.log(np.exp(zz).sum())))
+    want = np.full((3, 4), -np.inf)
+    for q, seqs in enumerate(opts):
+        for k, seq in enumerate(seqs):
+            want[q, k] = sum(lp[q, j][seq[j]] for j in range(len(seq)) if (q, j) in lp and seq[j] in lp[q, j])
+    np.testing.assert_allclose(got, want, atol=1e-12)
+    assert got[2, 2] == got[2, 3] and got[1, 0] != got[1, 2]    # identical options tie; the later node separates
+
+
 @pytest.mark.parametrize("family,fmt", [("gemma3", "letter"), ("llama", "letter"), ("gemma3", "cloze")])
 def test_untrained_translator_is_the_logit_lens(family, fmt):
     lm, S = tiny_lm(family, num_layers=3), tiny_samples(6)
-    H = decision_states(lm, S, fmt)                               # [N, D, d]
-    tok = torch.as_tensor(option_tokens(lm, S, fmt))
+    trie, seqs, _ = option_trie(lm, S, fmt)
+    H = last_states(lm, seqs, 4)                                  # [M, D, d]
+    tok = torch.as_tensor(trie.tok)
     lens = Lens(lm.anatomy)
     T = Translator(H.shape[-1])
     sc = score(lm, S, fmt, progress=False)
+    if fmt == "letter":
+        np.testing.assert_allclose(H, decision_states(lm, S, fmt), atol=1e-5)
     for d in range(H.shape[1]):
-        z = option_logits(lens, T(torch.as_tensor(H[:, d])), tok).detach().numpy()
-        if fmt == "letter":                                       # the engine's letter logits, every depth
-            np.testing.assert_allclose(np.where(np.isfinite(z), z, np.nan), sc.scores[:, d], atol=1e-4, equal_nan=True)
-        else:   # the first token of each option, read by a plain norm + lm_head (+ soft-cap) written here
+        z = trie.scores(option_logits(lens, T(torch.as_tensor(H[:, d])), tok)).detach().numpy()
+        z = np.where(np.isfinite(z), z, np.nan)
+        if fmt == "letter":           # the engine's letter logits, every depth, up to each question's log-sum-exp
+            e = sc.scores[:, d]
+            mx = np.nanmax(e, 1, keepdims=True)
+            want = e - mx - np.log(np.nansum(np.exp(e - mx), 1, keepdims=True))
+            np.testing.assert_allclose(z, want, atol=1e-4, equal_nan=True)
+        else:   # each node's state by a plain HF forward, read by norm + lm_head (+ soft-cap) written here
             a = lm.anatomy
+            conts = [[encode_pair(lm.tokenizer, c, t, True) for c, t in zip(s.contexts, s.continuations)] for s in S]
+            for m, (q, k, j) in enumerate(zip(trie.question, trie.option, trie.prefix)):
+                ctx, cont = conts[q][k]
+                hs = lm.model(input_ids=torch.tensor([ctx + cont[:j]]), output_hidden_states=True).hidden_states
+                if d < len(hs) - 1:                               # HF's last state is normed; the lens reads it raw
+                    np.testing.assert_allclose(H[m, d], hs[d][0, -1].detach().numpy(), atol=1e-4)
             with torch.no_grad():
                 zz = lm.model.get_output_embeddings()(a.final_norm(torch.as_tensor(H[:, d]))).double() * a.logit_scale
                 if a.softcap:
                     zz = a.softcap * torch.tanh(zz / a.softcap)
-            t = tok.numpy()
-            want = np.where(t >= 0, np.take_along_axis(zz.numpy(), np.maximum(t, 0), 1), np.nan)
-            np.testing.assert_allclose(np.where(np.isfinite(z), z, np.nan), want, atol=1e-4, equal_nan=True)
+            want = np.full(z.shape, np.nan)
+            for q, s in enumerate(S):
+                for k in range(s.n_options):
+                    cont, tot = conts[q][k][1], 0.0
+                    for m in np.flatnonzero(trie.question == q):   # the nodes on this option's path
+                        j, kids = trie.prefix[m], [int(x) for x in trie.tok[m] if x >= 0]
+                        if len(cont) > j and cont[:j] == conts[q][trie.option[m]][1][:j] and cont[j] in kids:
+                            r = zz[m, kids].numpy()
+                            tot += r[kids.index(cont[j])] - r.max() - np.log(np.exp(r - r.max()).sum())
+                    want[q, k] = tot
+            np.testing.assert_allclose(z, want, atol=1e-4, equal_nan=True)
+
+
+def test_trie_separates_options_that_share_their_first_tokens():
+    """Options that share first tokens tie on a first-token readout; on the trie they are told apart where they
+    part. With distinct first tokens a question is one node at the context's last token (the first-token readout)."""
+    from dataclasses import replace
+    lm, S = tiny_lm("llama", num_layers=3), tiny_samples(6)
+    shared = [replace(s, continuations=tuple(" the big" + c for c in s.continuations)) for s in S]
+    for samples in (S, shared):
+        trie, seqs, st = option_trie(lm, samples, "cloze")
+        H = last_states(lm, seqs, 4)
+        z = trie.scores(option_logits(Lens(lm.anatomy), torch.as_tensor(H[:, -1]), torch.as_tensor(trie.tok)))
+        z = z.numpy()
+        for q, s in enumerate(samples):
+            v = z[q, :s.n_options]
+            assert len(set(np.round(v, 9))) == len(set(s.continuations)), (q, v)   # no tie between distinct options
+            conts = [encode_pair(lm.tokenizer, c, t, True)[1] for c, t in zip(s.contexts, s.continuations)]
+            if len({c[0] for c in conts}) == len(conts):
+                assert list(trie.prefix[trie.question == q]) == [0]
+    assert st["questions_sharing_a_first_token"] == 1.0 and (trie.prefix > 0).all()   # " the big ..." everywhere
 
 
 def test_fitting_lowers_the_training_kl_and_keeps_identity_reference():
     lm, S = tiny_lm("llama", num_layers=3), tiny_samples(12)
-    H = decision_states(lm, S, "letter")
-    tok = option_tokens(lm, S, "letter")
+    (t_tr, s_tr, _), (t_ev, s_ev, _) = option_trie(lm, S[:8], "letter"), option_trie(lm, S[8:], "letter")
+    H_tr, H_ev = last_states(lm, s_tr, 4), last_states(lm, s_ev, 4)
     P = _softmax(score(lm, S, "letter", progress=False).scores[:, -1])
     lens = Lens(lm.anatomy)
-    r = fit_tuned(lens, H[:8], tok[:8], P[:8], H[8:], tok[8:], P[8:], rank=4, steps=100)
-    assert r["scores"].shape == (4, H.shape[1], tok.shape[1])
-    for d in range(H.shape[1] - 1):
-        ident = float(_kl(torch.as_tensor(P[:8], dtype=torch.float32),
-                          option_logits(lens, torch.as_tensor(H[:8, d]), torch.as_tensor(tok[:8]))))
+    P_tr, P_ev = P[:8, :t_tr.K], P[8:, :t_ev.K]              # each split's trie has its own option count
+    r = fit_tuned(lens, H_tr, t_tr, P_tr, H_ev, t_ev, P_ev, rank=4, steps=100)
+    assert r["scores"].shape == (4, H_tr.shape[1], t_ev.K)
+    for d in range(H_tr.shape[1] - 1):
+        ident = float(_kl(torch.as_tensor(P_tr, dtype=torch.float32),
+                          t_tr.scores(option_logits(lens, torch.as_tensor(H_tr[:, d]), torch.as_tensor(t_tr.tok)))))
         assert r["kl_train"][d] < ident
     np.testing.assert_allclose(r["kl_eval_identity"][-1], 0.0, atol=1e-5)   # the final depth matches itself
 

@@ -4,8 +4,9 @@ transition.
 
 Readouts (evaluation split, the same questions for all, so depth-by-depth differences are paired):
   logit_lens        the decision lens as `analyze` measures it (full-vocabulary, the chosen score)
-  option_lens       the logit lens read on the option tokens only at the decision position (letter tokens; cloze:
-                    each option's first token) - the untrained tuned lens, to separate restriction from tuning
+  option_lens       the logit lens read on the option tokens only (letter tokens at the decision position; cloze:
+                    the option trie, trie.py: the options' distinct next tokens wherever they part) - the untrained
+                    tuned lens, to separate restriction from tuning
   tuned_lens        option-restricted tuned lens (tuned.py), translators fitted on the training split
   probe             cross-validated linear probe of the gold option (probe.py)
   probe_shuffled    the same probe fitted to random labels (control: where a probe finds structure with no signal)
@@ -24,25 +25,31 @@ from ..engine.score import score
 from ..metrics import depth_summary
 from ..metrics.estimators import transition_estimators
 from .probe import probe_scores
-from .states import decision_states, option_states
+from .states import last_states, option_states
+from .trie import Trie, build, stats
 from .tuned import fit_tuned, option_logits
 
 READOUTS = ("logit_lens", "option_lens", "tuned_lens", "probe", "probe_shuffled")
 
 
-def option_tokens(lm, samples, fmt: str, add_bos: bool | None = None) -> np.ndarray:
-    """[N, K] decision token of each option (-1: no option): the letter token, or the first continuation token."""
+def option_trie(lm, samples, fmt: str, add_bos: bool | None = None) -> tuple[Trie, list[list[int]], dict]:
+    """The trie of each question's options (letter format: one node, the letter tokens at the decision position;
+    cloze: every node where the continuations part), the token sequence whose last state each node reads, and the
+    trie's statistics. Cloze questions share one context (the caller checks)."""
     if add_bos is None:
         add_bos = default_add_bos(lm.tokenizer, getattr(lm.model.config, "model_type", ""))
-    K = max(s.n_options for s in samples)
-    out = np.full((len(samples), K), -1, dtype=np.int64)
-    for i, s in enumerate(samples):
-        if fmt == "letter":
-            out[i, :s.n_options] = letter_token_ids(lm.tokenizer, s.letter_prompt, s.letters, add_bos)
-        else:
-            out[i, :s.n_options] = [encode_pair(lm.tokenizer, c, t, add_bos)[1][0]
-                                    for c, t in zip(s.contexts, s.continuations)]
-    return out
+    if fmt == "letter":
+        from ..analyses.states import prompt_ids
+        ctxs, _ = prompt_ids(lm, samples, fmt, add_bos)
+        options = [[[t] for t in letter_token_ids(lm.tokenizer, s.letter_prompt, s.letters, add_bos)]
+                   for s in samples]
+    else:
+        pairs = [[encode_pair(lm.tokenizer, c, t, add_bos) for c, t in zip(s.contexts, s.continuations)]
+                 for s in samples]
+        ctxs, options = [q[0][0] for q in pairs], [[cont for _, cont in q] for q in pairs]
+    trie = build(options)
+    seqs = [list(ctxs[i]) + options[i][k][:j] for i, k, j in zip(trie.question, trie.option, trie.prefix)]
+    return trie, seqs, stats(trie, options)
 
 
 def _softmax(s: np.ndarray) -> np.ndarray:
@@ -83,16 +90,20 @@ def readouts(lm, train, evals, fmt: str = "cloze", *, score_kind: str = "raw", m
     multi = fmt == "cloze" and any(len(set(s.contexts)) > 1 for s in (*train, *evals))
     tuned = None
     if not multi:
-        log("readout: decision states, tuned lens ...")
-        H_tr, H_ev = (decision_states(lm, x, fmt, batch_size) for x in (train, evals))
-        tok_tr, tok_ev = option_tokens(lm, train, fmt), option_tokens(lm, evals, fmt)
-        P_tr, P_ev = (_softmax(option_logits(lens, torch.as_tensor(H[:, -1]), torch.as_tensor(t)).numpy())
-                      for H, t in ((H_tr, tok_tr), (H_ev, tok_ev)))
-        tuned = fit_tuned(lens, H_tr, tok_tr, P_tr, H_ev, tok_ev, P_ev, rank=rank, steps=steps, seed=seed)
+        log("readout: option-trie states, tuned lens ...")
+        (trie_tr, seq_tr, _), (trie_ev, seq_ev, trie_stats) = (option_trie(lm, x, fmt) for x in (train, evals))
+        H_tr, H_ev = last_states(lm, seq_tr, batch_size), last_states(lm, seq_ev, batch_size)     # [M, D, d]
+        P_tr, P_ev = (_softmax(t.scores(option_logits(lens, torch.as_tensor(H[:, -1]), torch.as_tensor(t.tok)))
+                               .numpy()) for H, t in ((H_tr, trie_tr), (H_ev, trie_ev)))
+        tuned = fit_tuned(lens, H_tr, trie_tr, P_tr, H_ev, trie_ev, P_ev, rank=rank, steps=steps, seed=seed)
     log("readout: probes ...")
-    # letter format: the probe reads the decision states the tuned lens already has (letter prompts are never
-    # partial-scoring, so they were computed above)
-    X = H_ev if fmt == "letter" else option_states(lm, evals, batch_size)
+    # letter format: the probe reads the decision states, which are the trie's nodes (one per question, in order;
+    # letter prompts are never partial-scoring, so they were computed above)
+    if fmt == "letter":
+        assert np.array_equal(trie_ev.question, np.arange(len(evals))), "one letter node per question"
+        X = H_ev
+    else:
+        X = option_states(lm, evals, batch_size)
     probe = probe_scores(X, gold, n_opt, folds=folds, seed=seed, lam=lam)
     shuffled = probe_scores(X, gold, n_opt, folds=folds, seed=seed, lam=lam, shuffle_labels=True)
     res = {"format": fmt, "score_kind": score_kind, "margin": margin, "num_layers": L, "n_train": len(train),
@@ -102,8 +113,7 @@ def readouts(lm, train, evals, fmt: str = "cloze", *, score_kind: str = "raw", m
                                                 **{k: tuned[k] for k in ("kl_train", "kl_eval", "kl_eval_identity")}},
            "tuned_skipped": "options have their own contexts (partial scoring): no single decision position"
            if tuned is None else None,
-           "options_sharing_a_decision_token": None if tuned is None else
-           float(np.mean([len(set(t[t >= 0].tolist())) < (t >= 0).sum() for t in tok_ev]))}
+           "option_trie": None if tuned is None else trie_stats}
     named = [("logit_lens", lens_scores)]
     if tuned is not None:
         named += [("option_lens", tuned["identity_scores"]), ("tuned_lens", tuned["scores"])]

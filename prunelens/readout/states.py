@@ -1,7 +1,8 @@
 """The states a readout reads, every depth, float32.
 
 decision states [N, D, d]: the prompt's last token (letter format: where the letter is read; cloze: the context's
-last token, where the first answer token is read).
+last token, where the first answer token is read); the option trie's nodes (trie.py) are read the same way, each from
+the context and the prefix its options share (`last_states`).
 option states [N, K, D, d] (cloze): the last token of context + option k, the first state that has seen the whole
 option; NaN rows for missing options.
 """
@@ -17,7 +18,7 @@ from ..engine.score import _batches, _left_pad
 
 
 @torch.no_grad()
-def _last_states(lm, seqs: list[list[int]], batch_size: int, max_tokens: int = 4096) -> np.ndarray:
+def last_states(lm, seqs: list[list[int]], batch_size: int, max_tokens: int = 4096) -> np.ndarray:
     """[S, D, d] float32: every depth's residual at each sequence's last token."""
     lengths = [len(s) for s in seqs]
     out = None
@@ -37,7 +38,7 @@ def _last_states(lm, seqs: list[list[int]], batch_size: int, max_tokens: int = 4
 def decision_states(lm, samples, fmt: str, batch_size: int = 8, add_bos: bool | None = None) -> np.ndarray:
     from ..analyses.states import prompt_ids
     ids, _ = prompt_ids(lm, samples, fmt, add_bos)
-    return _last_states(lm, ids, batch_size)
+    return last_states(lm, ids, batch_size)
 
 
 def option_states(lm, samples, batch_size: int = 8, add_bos: bool | None = None) -> np.ndarray:
@@ -49,7 +50,7 @@ def option_states(lm, samples, batch_size: int = 8, add_bos: bool | None = None)
             ctx, cont = encode_pair(lm.tokenizer, s.contexts[k], s.continuations[k], add_bos)
             seqs.append(ctx + cont)
             where.append((i, k))
-    h = _last_states(lm, seqs, batch_size)
+    h = last_states(lm, seqs, batch_size)
     K = max(s.n_options for s in samples)
     out = np.full((len(samples), K, *h.shape[1:]), np.nan, dtype=np.float32)
     for r, (i, k) in enumerate(where):

@@ -4,9 +4,10 @@ matches the final depth's, then read on a disjoint evaluation split.
 
 Restricted, and why: the tuned lens of the paper fits every depth's full-vocabulary distribution on millions of
 tokens; on a CPU and a few hundred questions that is neither affordable nor identifiable. Here the loss is the KL
-from the final depth's option distribution to the translated lens's softmax over the question's option tokens only
-(letter format: the letter tokens; cloze: each option's first continuation token at the decision position), and
-the translator is identity + a rank-r update + a bias (r = 16 by default), with weight decay: with n in the
+from the final depth's option distribution to the translated lens's distribution over the question's options only:
+each option scored on the option trie (trie.py; letter format: the letter tokens at the decision position; cloze:
+the options' distinct next tokens at every node where they part, summed along each option's path), and the
+translator is identity + a rank-r update + a bias (r = 16 by default), with weight decay: with n in the
 hundreds a full d x d map would memorise the training questions. The training and evaluation KL are both reported,
 so overfitting is visible rather than assumed away.
 """
@@ -53,14 +54,17 @@ def _kl(p, z):
     return t.sum(-1).mean()
 
 
-def fit_tuned(lens, H_tr: np.ndarray, tok_tr, P_tr: np.ndarray, H_ev: np.ndarray, tok_ev, P_ev: np.ndarray, *,
+def fit_tuned(lens, H_tr: np.ndarray, trie_tr, P_tr: np.ndarray, H_ev: np.ndarray, trie_ev, P_ev: np.ndarray, *,
               rank: int = 16, steps: int = 200, lr: float = 1e-2, weight_decay: float = 1e-2, seed: int = 0,
               progress=None) -> dict:
-    """H_* [N, D, d] decision states, tok_* [N, K] option token ids, P_* [N, K] final-depth option distributions.
-    Returns {"scores": [N_ev, D, K] translated option logits on the evaluation split (NaN: no option),
-    "identity_scores": the same untranslated (the restricted logit lens), "kl_train"/"kl_eval"/"kl_eval_identity" [D]}."""
+    """H_* [M, D, d] the states of each split's trie nodes (trie.Trie), P_* [N, K] final-depth option distributions.
+    One translator per depth, shared by every node. Returns {"scores": [N_ev, D, K] translated option scores on the
+    evaluation split (NaN: no option), "identity_scores": the same untranslated (the restricted logit lens),
+    "kl_train"/"kl_eval"/"kl_eval_identity" [D]}."""
     D = H_tr.shape[1]
-    tok_tr, tok_ev = torch.as_tensor(tok_tr), torch.as_tensor(tok_ev)
+    tok_tr, tok_ev = torch.as_tensor(trie_tr.tok), torch.as_tensor(trie_ev.tok)
+    read_tr = lambda h: trie_tr.scores(option_logits(lens, h, tok_tr))        # noqa: E731  [M, d] -> [N, K]
+    read_ev = lambda h: trie_ev.scores(option_logits(lens, h, tok_ev))        # noqa: E731
     Ptr, Pev = torch.as_tensor(P_tr, dtype=torch.float32), torch.as_tensor(P_ev, dtype=torch.float32)
     out = {k: [] for k in ("kl_train", "kl_eval", "kl_eval_identity")}
     scores, ident = [], []
@@ -72,16 +76,16 @@ def fit_tuned(lens, H_tr: np.ndarray, tok_tr, P_tr: np.ndarray, H_ev: np.ndarray
         with torch.enable_grad():
             for _ in range(steps):
                 opt.zero_grad()
-                loss = _kl(Ptr, option_logits(lens, T(htr), tok_tr))
+                loss = _kl(Ptr, read_tr(T(htr)))
                 loss.backward()
                 opt.step()
         with torch.no_grad():
-            z_ev, z_id = option_logits(lens, T(hev), tok_ev), option_logits(lens, hev, tok_ev)
-            out["kl_train"].append(float(_kl(Ptr, option_logits(lens, T(htr), tok_tr))))
+            z_ev, z_id = read_ev(T(hev)), read_ev(hev)
+            out["kl_train"].append(float(_kl(Ptr, read_tr(T(htr)))))
             out["kl_eval"].append(float(_kl(Pev, z_ev)))
             out["kl_eval_identity"].append(float(_kl(Pev, z_id)))
-        scores.append(z_ev.masked_fill(tok_ev < 0, torch.nan).numpy())
-        ident.append(z_id.masked_fill(tok_ev < 0, torch.nan).numpy())
+        scores.append(z_ev.masked_fill(torch.isinf(z_ev), torch.nan).numpy())
+        ident.append(z_id.masked_fill(torch.isinf(z_id), torch.nan).numpy())
         if progress:
             progress(d)
     return {"scores": np.stack(scores, 1).astype(np.float64), "identity_scores": np.stack(ident, 1).astype(np.float64),

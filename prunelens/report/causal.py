@@ -6,6 +6,18 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _trie_note(r: dict) -> str:
+    """How the option-restricted readouts read the options (runs before the option trie read first tokens only)."""
+    tr = r.get("option_trie")
+    if tr:
+        return (f"Options read on the option trie: {tr['questions_sharing_a_first_token']:.0%} of questions have "
+                f"options sharing a first token, {tr['branch_nodes_per_question']:.2f} branching nodes per question.")
+    if r.get("options_sharing_a_decision_token") is not None:
+        return (f"Options read by their first token only (an older run): {r['options_sharing_a_decision_token']:.0%} "
+                "of questions have options sharing it, which tie there.")
+    return ""
+
+
 def _h():
     from . import html      # html.py imports this module: its helpers are looked up at call time
     return html
@@ -84,8 +96,7 @@ def s_readout(R, tmp) -> str:
         mean = lambda v: sum(v) / len(v)                                   # noqa: E731
         kl = (f"tuned-lens KL from the final option-token distribution, evaluation questions, mean over depths: "
               f"{mean(t['kl_eval']):.3f} (untrained {mean(t['kl_eval_identity']):.3f}; training questions "
-              f"{mean(t['kl_train']):.3f}). Options sharing a decision token: "
-              f"{r['options_sharing_a_decision_token']:.0%} of questions." if t else how)
+              f"{mean(t['kl_train']):.3f}). " + _trie_note(r) if t else how)
         answers = "".join(f"<li><b class='{a['status'].split()[0]}'>{H.esc(a['status'])}</b>: "
                           f"{H.esc(a['question'])}<br><span class=note>{H.esc(H._plain(a['evidence']))}</span></li>"
                           for a in r.get("answers", []))
