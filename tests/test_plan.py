@@ -203,6 +203,13 @@ def test_leave_one_out_evaluation_on_planted_points(tmp_path, capsys):
     # the tail trajectory at 25% (2 of 6 layers; its critical ratio 0.34) keeps dense accuracy: within budget
     assert (b["last_25pct"]["n"], b["last_25pct"]["within"]) == (4, 4)
     assert res["scores"]["_common"]["n"] == sum(r["plan"] is not None and r["plan_loo"] is not None for r in rows)
+    assert res["excluded"] == []
+    # a point whose dense accuracy is not above chance has no critical ratio worth scoring: left out, with why
+    low = [{**p, "plan": {**p["plan"], "dense": {**p["plan"]["dense"], "acc": 0.27}}} if i == 0 else p
+           for i, p in enumerate(points)]
+    r2 = evaluate(low)
+    assert [e["model"] for e in r2["excluded"]] == ["m0"] and "reaches chance 0.250" in r2["excluded"][0]["why"]
+    assert r2["scores"] == evaluate(points[1:])["scores"] and len(r2["points"]) == 3
     # a trajectory of other questions is no ground truth for the plan
     from prunelens.plan.evaluate import same_questions
     t = json.loads((tmp_path / "traj" / "m0" / "qa" / "tail" / "trajectory.json").read_text())

@@ -22,6 +22,8 @@ def cmd_plan_eval(a) -> int:
     res = evaluate(points, truth_method=a.truth)
     with staged(a.out) as d:
         write_json(d / "plan_evaluation.json", res)
+    for x in res["excluded"]:
+        print(f"left out, not above chance: {x['model']} {x['task']} ({x['why']})")
     for name, s in res["scores"].items():
         if name == "_common":
             print(f"on the {s['n']} points every predictor covers: " + ", ".join(

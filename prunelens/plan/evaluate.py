@@ -9,6 +9,9 @@ Predictors of the critical ratio:
                   the measured change on the summed single-layer changes), then applied to the held-out point
   paper_rule      the paper's safe margin, (L - TP) / L
   last_25pct      "drop the last 25%" (arXiv 2411.15558): 0.25 for every point
+Points whose dense accuracy is not above chance (the Wilson interval of the plan's dense accuracy reaches chance)
+are left out of every score and listed under "excluded": there "halfway to chance" lies inside the noise, so the
+truth itself would be noise.
 Scores: mean absolute error over the points where prediction and truth are both uncensored (with a bootstrap CI
 over points), Spearman's rank correlation, and the paired MAE difference of plan(_loo) against each baseline (CI
 over points: "beats" only when it excludes 0). Recommended sets: the share whose measured drop (--verify) stays
@@ -161,8 +164,21 @@ def _acc_at(traj: dict, k: int) -> float | None:
     return T.final_acc(st[0]) if st else None
 
 
+def at_chance(plan: dict) -> str | None:
+    """Why a point cannot be scored (its dense accuracy's Wilson interval reaches chance), else None."""
+    n, acc, chance = plan.get("n_samples"), plan["dense"]["acc"], plan["chance"]
+    ci = wilson(round(acc * n), n) if n else None
+    if ci is None or ci[0] <= chance:
+        return (f"dense accuracy {acc:.3f}, 95% CI [{ci[0]:.3f}, {ci[1]:.3f}] (n = {n}), reaches chance "
+                f"{chance:.3f}" if ci else "no questions")
+    return None
+
+
 def evaluate(points, truth_method: str = "ip_skip") -> dict:
     from scipy import stats
+    excluded = [{"model": Path(str(p["plan"].get("model"))).name, "task": p["plan"].get("task"), "dir": p["dir"],
+                 "why": why} for p in points if (why := at_chance(p["plan"]))]
+    points = [p for p in points if not at_chance(p["plan"])]
     preds = predictions(points)
     rows = []
     for p, pr in zip(points, preds):
@@ -193,7 +209,7 @@ def evaluate(points, truth_method: str = "ip_skip") -> dict:
                 "n": len(d), "mae_diff": float(d.mean()) if len(d) else None, "ci": ci,
                 "verdict": f"not enough data (n = {len(d)} < {MIN_POINTS} points)" if ci is None else
                 "beats" if ci[1] < 0 else "worse" if ci[0] > 0 else "not resolved at this n"}
-    return {"truth_method": truth_method, "points": rows, "scores": scores, "versus": versus,
+    return {"truth_method": truth_method, "points": rows, "excluded": excluded, "scores": scores, "versus": versus,
             "budget": budget_shares(points)}
 
 

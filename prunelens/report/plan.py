@@ -31,6 +31,8 @@ def s_plan(R, tmp) -> str:
         out.append(f"<h3>Leave-one-out evaluation (truth: {H.esc(e['truth_method'])} critical ratio)</h3>"
                    + H.table(["model", "task", "truth", "plan", "plan (LOO c)", "paper rule", "last 25%"], rows,
                              "no points")
+                   + "".join(f"<p class=note>Left out (not above chance): {H.esc(x['model'])} {H.esc(x['task'])}, "
+                             f"{H.esc(x['why'])}.</p>" for x in e.get("excluded") or [])
                    + H.table(["predictor", "points", "MAE", "95% CI", "Spearman"], sc, "no scores")
                    + H.table(["comparison", "points", "MAE difference", "95% CI", "verdict"], vs, "no comparisons")
                    + "<p>Sets whose measured accuracy drop stays within the plan's --max-drop (Wilson 95% CI):</p>"
