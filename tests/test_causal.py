@@ -161,6 +161,13 @@ def test_restore_curve_end_to_end_matches_independent_models_and_its_invariants(
         want = outcome(layers)
         assert ps[name]["dm"] == pytest.approx(want[:, 1].mean(), abs=1e-5)
         assert ps[name]["d_acc"] == pytest.approx(want[:, 0].mean() - dense[:, 0].mean(), abs=1e-9)
+    # the two against each other, per question: how much more removing only the Silent layers costs
+    diff = outcome([0, 1, 2, 3, 5]) - outcome([0, 3, 4, 5])
+    sv = ps["silent_vs_decisive"]
+    assert sv["d_acc"] == pytest.approx(diff[:, 0].mean(), abs=1e-9) and sv["d_dm"] == pytest.approx(diff[:, 1].mean(), abs=1e-5)
+    assert sv["d_acc_ci"][0] <= sv["d_acc"] <= sv["d_acc_ci"][1]
+    lo, hi = sv["d_acc_ci"]
+    assert qs["phase"]["status"] == ("holds" if lo > 0 else "does not hold" if hi <= 0 else "not resolved at this n")
     # every removed layer Silent (tp = 5): restoring after them is the dense model itself, which answers nothing
     # about the phases; the magnitude question and the control are still asked there
     from prunelens.causal.restore import answers

@@ -249,3 +249,30 @@ def test_claim_table_splits_by_model(monkeypatch):
     assert corr["joint"] == corr["pooled"]["status"] == NODATA
     md = F.claim_table_md(t)
     assert md.splitlines()[0] == "| claim | m1 | m2 | joint |" and "**differs by model**" in md
+
+
+def test_referee_questions_combine_each_cases_answer_per_model_and_jointly():
+    """Each restore / readout case's answer (decided by its own interval) is one comparison: a case without data is
+    left out; per model one does-not-hold decides; across models the joint rule applies. Only asked of reports that
+    hold such runs."""
+    def restore(model, task, **st):
+        return {"model": model, "task": task,
+                "answers": [{"key": k, "question": k, "status": v, "evidence": f"{k} {v}"} for k, v in st.items()]}
+    runs = [restore("m1", "a", magnitude=FAILS, phase=HOLDS, silent=NODATA),
+            restore("m1", "b", magnitude=FAILS, phase=UNRESOLVED, silent=UNRESOLVED),
+            restore("m2", "a", magnitude=FAILS, phase=HOLDS, silent=FAILS)]
+    assert len(F.findings(R())) == len(F.CHECKS)                            # no restore / readout runs: not asked
+    t = F.claim_table(R(restore=runs, readout=[]))
+    rows = {r["claim"].split()[0] + " " + r["claim"].split()[1]: r for r in t["rows"][len(F.CHECKS):]}
+    mag, phase, silent = rows["Magnitude alone"], rows["Removing the"], rows["Restoring the"]
+    assert mag["joint"] == FAILS and mag["per_model"]["m1"]["status"] == FAILS
+    assert phase["per_model"]["m1"]["status"] == UNRESOLVED and phase["per_model"]["m2"]["status"] == HOLDS
+    assert phase["joint"] == UNRESOLVED and "1 of 2 comparisons hold" in phase["per_model"]["m1"]["evidence"]
+    assert silent["per_model"]["m1"]["status"] == UNRESOLVED and "m1/a" not in silent["per_model"]["m1"]["evidence"]
+    assert silent["joint"] == UNRESOLVED and silent["pooled"]["status"] == FAILS
+    assert rows["Another question's"]["joint"] == NODATA                    # no case answered it
+    # readout answers of runs made before the answers had keys are matched by their question
+    old = {"model": "m1", "task": "a", "answers": [{"question": "the tuned lens locates the transition earlier than "
+                                                    "the logit lens", "status": HOLDS, "evidence": "e"}]}
+    f = F.findings(R(readout=[old]))[-1]
+    assert f.status == HOLDS and f.claim.startswith("The tuned lens")

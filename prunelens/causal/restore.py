@@ -51,6 +51,7 @@ MODES = {
 RECOVER_SHARE = 0.5   # "brings the decision back": at least half of the lost DM returns
 QUESTIONS = {"silent": "restoring the Silent-Phase states brings the decision back",
              "magnitude": "magnitude alone (dense norms) explains the loss"}
+PHASE_QUESTION = "removing the Silent layers of the set costs more accuracy than removing its Decisive layers"
 
 
 def matching_depths(keep: list[int], num_layers: int) -> list[int]:
@@ -233,17 +234,21 @@ def phase_split(lm, samples, fmt, remove, tp: int, *, dense, pruned, idx, score_
                 batch_size=16) -> dict:
     """The counterfactual that always separates the phases, whatever the removal set: the model without only the
     removed Silent layers (< tp) and without only the removed Decisive ones, each against dense (paired CI) and as
-    its share of the dense-pruned DM gap. Two final-depth passes; {} when the removal set lies in one phase."""
+    its share of the dense-pruned DM gap, and the two against each other on the same questions and resamples
+    (`silent_vs_decisive`: without-Decisive-only minus without-Silent-only, i.e. how much more removing the Silent
+    layers costs). Two final-depth passes; no comparison when the removal set lies in one phase."""
     L = lm.anatomy.num_layers
     sil, dec = sorted(r for r in remove if r < tp), sorted(r for r in remove if r >= tp)
     if not sil or not dec:
         return {"silent_removed": sil, "decisive_removed": dec}
     out = {"silent_removed": sil, "decisive_removed": dec}
     gap = (dense - pruned)[idx].mean(1)                                   # [B, 2]
+    outcomes = {}
     for name, rem in (("without_silent_only", sil), ("without_decisive_only", dec)):
         with pruned_view(lm, keep_from_remove(rem, L)):
             got = _outcome(score(lm, samples, fmt, depths=[L - len(rem)], batch_size=batch_size, progress=False),
                            score_kind, margin)
+        outcomes[name] = got
         loss = (dense - got)[idx].mean(1)                                 # [B, 2]
         with np.errstate(divide="ignore", invalid="ignore"):
             share = loss[:, 1] / gap[:, 1]
@@ -258,6 +263,10 @@ def phase_split(lm, samples, fmt, remove, tp: int, *, dense, pruned, idx, score_
                                                                      else float(slo),
                                                                      None if shi is None or not np.isfinite(shi)
                                                                      else float(shi)]}
+    d = outcomes["without_decisive_only"] - outcomes["without_silent_only"]              # [N, 2] per question
+    lo, hi = np.percentile(d[idx].mean(1), [2.5, 97.5], axis=0)
+    out["silent_vs_decisive"] = {"d_acc": float(d[:, 0].mean()), "d_acc_ci": [float(lo[0]), float(hi[0])],
+                                 "d_dm": float(d[:, 1].mean()), "d_dm_ci": [float(lo[1]), float(hi[1])]}
     return out
 
 
@@ -305,13 +314,14 @@ def answers(res: dict) -> list[dict]:
     curves, tp, gap = res["curves"], res.get("tp"), res["gap"]
     if tp is None:
         return [{"question": q, "key": k, "status": NODATA, "evidence": "no transition depth given (tp)"}
-                for k, q in QUESTIONS.items()]
+                for k, q in {**QUESTIONS, "phase": PHASE_QUESTION}.items()]
     j, why = silent_restore_depth(res["kept"], res["removed"], tp)
     measured = {c["pruned_depth"] for c in next(iter(curves.values()), [])}
     if j is not None and j not in measured:
         j, why = None, f"pruned depth {j} (where the Silent layers are given back) was not patched"
-    if j is None:
-        return [{"question": q, "key": k, "status": NODATA, "evidence": why} for k, q in QUESTIONS.items()]
+    if j is None:     # the phase split needs no separating depth: it still answers
+        return [{"question": q, "key": k, "status": NODATA, "evidence": why} for k, q in QUESTIONS.items()] + \
+            [phase_answer(res)]
     out = []
     gap_status = decide(*gap["dm_ci"], ">", 0.0)
     only_silent = all(r < tp for r in res["removed"])
@@ -346,7 +356,29 @@ def answers(res: dict) -> list[dict]:
                     "status": decide(lo, hi, "<=", 0.0), "d_dm": c["d_dm"], "d_dm_ci": c["d_dm_ci"],
                     "evidence": f"other_decision at pruned depth {j}: DM change against the pruned model "
                                 f"{c['d_dm']:+.3f} [{lo:+.3f}, {hi:+.3f}] (claim: <= 0)"})
+    out.append(phase_answer(res))
     return out
+
+
+def phase_answer(res: dict) -> dict:
+    """4. The phase split, decided by its paired interval: removing only the set's Silent layers costs more accuracy
+    than removing only its Decisive layers (holds when the CI of the difference lies above 0, does not hold when
+    below). This needs no depth that separates the phases, so it answers where question 1 cannot."""
+    ps = res.get("phase_split") or {}
+    c = ps.get("silent_vs_decisive")
+    if not c:
+        why = ("no transition depth given (tp)" if res.get("tp") is None else
+               f"the removal set {res['removed']} lies in one phase (Silent {ps.get('silent_removed')}, Decisive "
+               f"{ps.get('decisive_removed')})" if ps else "no phase split in this run")
+        return {"question": PHASE_QUESTION, "key": "phase", "status": NODATA, "evidence": why}
+    s, d = ps["without_silent_only"], ps["without_decisive_only"]
+    lo, hi = c["d_acc_ci"]
+    return {"question": PHASE_QUESTION, "key": "phase", "status": decide(lo, hi, ">", 0.0),
+            "d_acc": c["d_acc"], "d_acc_ci": c["d_acc_ci"],
+            "evidence": f"without only Silent {s['removed']}: accuracy {s['d_acc']:+.3f} [{s['d_acc_ci'][0]:+.3f}, "
+                        f"{s['d_acc_ci'][1]:+.3f}]; without only Decisive {d['removed']}: {d['d_acc']:+.3f} "
+                        f"[{d['d_acc_ci'][0]:+.3f}, {d['d_acc_ci'][1]:+.3f}]; paired difference (Decisive-only minus "
+                        f"Silent-only) {c['d_acc']:+.3f} [{lo:+.3f}, {hi:+.3f}] (claim: > 0)"}
 
 
 def _fmt(x) -> str:

@@ -143,26 +143,26 @@ def readout_answers(readouts: dict, probe, shuffled, gold, n_opt, n_boot: int = 
     out = []
     q1 = "the gold option is linearly decodable before the logit lens's transition (probe above its control)"
     if lens.get("verdict") != "identified":
-        out.append({"question": q1, "status": NODATA, "evidence": "the logit lens's decision depth is not "
-                                                                  "identified at this n"})
+        out.append({"question": q1, "key": "probe_early", "status": NODATA,
+                    "evidence": "the logit lens's decision depth is not identified at this n"})
     else:
         lo = lens["ci"][0]
         early = list(range(0, lo))
         diff = (_correct(probe, gold, n_opt) - _correct(shuffled, gold, n_opt))[:, early].mean(1)
         ci = bootstrap_mean_ci(diff, n_boot, seed=seed)
-        out.append({"question": q1, "status": decide(*ci, ">", 0.0), "depths": early, "effect": float(diff.mean()),
+        out.append({"question": q1, "key": "probe_early", "status": decide(*ci, ">", 0.0), "depths": early, "effect": float(diff.mean()),
                     "ci": list(ci), "evidence": f"probe minus shuffled-label probe accuracy over depths 0..{lo - 1} "
                     f"(below the lens's decision-depth CI [{lo}, {lens['ci'][1]}]): {diff.mean():+.3f} "
                     f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"})
     q2 = "the tuned lens locates the transition earlier than the logit lens"
     tuned = (readouts.get("tuned_lens") or {}).get("estimators", {}).get("decision_depth_pred")
     if tuned is None or lens.get("ci") is None or None in (lens["ci"][0],) or None in tuned["ci"]:
-        out.append({"question": q2, "status": NODATA, "evidence": "no tuned lens, or a decision-depth CI without "
-                                                                  "bounds"})
+        out.append({"question": q2, "key": "tuned_earlier", "status": NODATA,
+                    "evidence": "no tuned lens, or a decision-depth CI without bounds"})
     else:
         t_lo, t_hi = tuned["ci"]
         status = HOLDS if t_hi < lens["ci"][0] else FAILS if t_lo >= lens["ci"][0] else UNRESOLVED
-        out.append({"question": q2, "status": status,
+        out.append({"question": q2, "key": "tuned_earlier", "status": status,
                     "evidence": f"decision depth (prediction rule): tuned lens {tuned['point']} [{t_lo}, {t_hi}], "
                                 f"logit lens {lens.get('point')} [{lens['ci'][0]}, {lens['ci'][1]}]"})
     return out

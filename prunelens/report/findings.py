@@ -569,13 +569,51 @@ def ip_vs_oneshot(R) -> Finding:
                    "shortgpt trajectory or controls.json")
 
 
+def _referee(claim: str, kind: str, key: str, question: str):
+    """A check of one of the referee's questions (issue 12) over every restore / readout case: each case's answer
+    (already decided by its interval in restore.json / readout.json) is one comparison; cases without data are left
+    out; combined as every other claim (`_combine`)."""
+    def check(R) -> Finding:
+        st, ev = [], []
+        for r in R.get(kind, []):
+            a = next((a for a in r.get("answers", []) if a.get("key") == key or a.get("question") == question), None)
+            if a is None or a["status"] == NODATA:
+                continue
+            st.append(a["status"])
+            ev.append(f"{_name(r)}: {a['status']} ({a['evidence']})")
+        return Finding(claim, _combine(st), _tally(st) + "; ".join(ev) or f"needs {kind} runs with this answer")
+    check.__name__ = f"referee_{key}"
+    return check
+
+
+# the referee's questions (issue 12): asked only of reports that hold restore or readout runs
+REFEREE_CHECKS = [
+    _referee("Restoring the Silent-Phase states of a pruned model brings back at least half of the lost DM.",
+             "restore", "silent", "restoring the Silent-Phase states brings the decision back"),
+    _referee("Removing the Silent layers of the critical removal set costs more accuracy than removing its Decisive "
+             "layers.", "restore", "phase",
+             "removing the Silent layers of the set costs more accuracy than removing its Decisive layers"),
+    _referee("Magnitude alone explains the pruning loss (rescaling the pruned residual to the dense norms brings back "
+             "at least half of the lost DM; LinearPatch's account).", "restore", "magnitude",
+             "magnitude alone (dense norms) explains the loss"),
+    _referee("Another question's dense state restores nothing (control).", "restore", "control",
+             "another question's state restores nothing (control)"),
+    _referee("The gold option is linearly decodable before the logit lens's transition (probe above its "
+             "shuffled-label control).", "readout", "probe_early",
+             "the gold option is linearly decodable before the logit lens's transition (probe above its control)"),
+    _referee("The tuned lens locates the transition earlier than the logit lens.", "readout", "tuned_earlier",
+             "the tuned lens locates the transition earlier than the logit lens"),
+]
+
+
 CHECKS = [transition_exists, transition_identified, transition_where_identified, of_matches_labels, sudden_collapse,
           cka_conflict, noise_asymmetry, ablation_asymmetry, correlation_claim, recovery_bounded, beats_random,
           ip_vs_oneshot]
 
 
 def findings(R) -> list[Finding]:
-    return [check(R) for check in CHECKS]
+    extra = REFEREE_CHECKS if R.get("restore") or R.get("readout") else []
+    return [check(R) for check in CHECKS + extra]
 
 
 # ------------------------------------------------------------------------------------------- per model, and jointly
