@@ -195,3 +195,26 @@ def test_decision_depth_at_the_censoring_depth_is_not_identified():
     v, why = identify([27, 28], 30, last=28)
     assert v != IDENTIFIED and "28" in why
     assert identify([27, 28], 30)[0] == IDENTIFIED                              # without `last`: only L counts
+
+
+def test_paired_depth_difference_is_paired_and_antisymmetric():
+    from prunelens.metrics.estimators import paired_depth_difference, transition_estimators
+    rng = np.random.default_rng(3)
+    N, D, K = 120, 10, 4
+    gold, n_opt = rng.integers(0, K, N), np.full(N, K)
+
+    def planted(t):
+        s = rng.normal(size=(N, D, K))
+        after = np.arange(D)[None] >= t[:, None]                               # [N, D]
+        return s + 20.0 * after[:, :, None] * np.eye(K)[gold][:, None, :]
+    t = rng.integers(2, 6, N)
+    a, b = planted(t), planted(t + 2)
+    same = paired_depth_difference(a, a, gold, n_opt, n_boot=200)
+    assert same["point"] == 0 and same["ci"] == [0, 0]
+    ab, ba = (paired_depth_difference(x, y, gold, n_opt, n_boot=200) for x, y in ((a, b), (b, a)))
+    assert ab["point"] == -ba["point"] and ab["ci"] == [-ba["ci"][1], -ba["ci"][0]]
+    # the point is the difference of the two medians' crossings, as transition_estimators reports them
+    ea, eb = (transition_estimators(x, gold, n_opt, n_boot=10)["decision_depth_pred"]["crossing"] for x in (a, b))
+    assert abs(ab["point"] - (ea - eb)) < 1e-3
+    # each question is decided 2 depths later in b: the paired CI is far tighter than the two separate CIs suggest
+    assert ab["ci"][1] < 0 and ab["ci"][0] >= -3

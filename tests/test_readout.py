@@ -206,11 +206,26 @@ def test_readout_answers_follow_their_intervals():
     shuffled = rng.normal(size=(N, D, K))                     # the control reads nothing
     est = lambda ci, v="identified": {"estimators": {"decision_depth_pred": {"point": ci[0], "ci": ci,   # noqa: E731
                                                                                "verdict": v}}}
-    for tuned_ci, want in (([1, 2], "holds"), ([3, 5], "does not hold"), ([2, 4], "not resolved at this n")):
-        a = readout_answers({"logit_lens": est([3, 4]), "tuned_lens": est(tuned_ci)}, probe, shuffled, gold, n_opt,
-                            n_boot=200)
+    # tuned and logit lens with planted decision depths (prediction rule: from depth t on, each question's answer
+    # is the final one); the paired difference of medians is t_tuned - t_lens, read on the same questions
+    def planted(t):
+        s = rng.normal(size=(N, D, K))
+        s[np.arange(N), t:, gold] += 20.0
+        return s
+    lens = planted(3)
+    for t_tuned, want in ((1, "holds"), (4, "does not hold"), (3, "not resolved at this n")):
+        a = readout_answers({"logit_lens": est([3, 4])}, probe, shuffled, gold, n_opt, n_boot=200, lens=lens,
+                            tuned=planted(t_tuned))
         assert a[0]["status"] == "holds" and a[0]["depths"] == [0, 1, 2] and a[0]["ci"][0] > 0.5
-        assert a[1]["status"] == want
+        assert a[1]["status"] == want and a[1]["key"] == "tuned_earlier"
+        assert a[1]["ci"][0] <= t_tuned - 3 <= a[1]["ci"][1], a[1]
+    # half the questions decided at 1, half at 4, in both readouts but on different questions: the medians tie
+    # in distribution but the paired draw cannot order them -> not resolved
+    mix = lambda m: np.where(m[:, None, None], planted(1), planted(4))   # noqa: E731
+    m = rng.random(N) < 0.5
+    a = readout_answers({"logit_lens": est([3, 4])}, probe, shuffled, gold, n_opt, n_boot=200, lens=mix(m),
+                        tuned=mix(~m))
+    assert a[1]["status"] == "not resolved at this n", a[1]
     # a probe that reads exactly what its control reads: the difference is 0 for every question, the CI [0, 0]
     a = readout_answers({"logit_lens": est([3, 4])}, shuffled.copy(), shuffled, gold, n_opt, n_boot=200)
     assert a[0]["status"] == "does not hold" and a[1]["status"] == "not enough data"

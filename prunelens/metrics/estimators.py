@@ -157,6 +157,47 @@ def transition_estimators(scores, gold, n_options, *, margin: str = "logit", tau
     return out
 
 
+def paired_depth_difference(scores_a, scores_b, gold, n_options, *, rule: str = "pred", n_boot: int = 1000,
+                            ci: float = 0.95, seed: int = 0, min_run: int | None = None) -> dict:
+    """Median decision depth of readout a minus readout b, read on the same questions: both medians are recomputed
+    on the same question resamples (`resample_weights`), so the interval is that of the paired difference, not two
+    separate intervals set side by side (which can overlap while the difference is clear, or fail to overlap by
+    chance of the two draws).
+
+    scores_a, scores_b [N, D, Kmax] (same questions, same depths), rule "pred" or "gold" as in
+    `transition_estimators`. The difference is of the `crossing`s (the median read between depths). A resample in
+    which one readout never has half its questions decided counts as +inf (a later than observable) or -inf; when
+    neither has, as 0 (no evidence of an order). -> {"point", "ci"} (None = unbounded), rule, n_boot.
+    """
+    a, b = _to_numpy(scores_a), _to_numpy(scores_b)
+    if a.shape != b.shape:
+        raise ValueError(f"the two readouts must score the same questions and depths: {a.shape} vs {b.shape}")
+    n, d = a.shape[:2]
+    L = d - 1
+    g = _gold(gold, n_options, n)
+    k = default_min_run(L) if min_run is None else int(min_run)
+    w = resample_weights(n, n_boot, seed)
+    cross = []
+    for s in (a, b):
+        pred = predictions(s, n_options)
+        t, e = decision_depths(pred, pred[:, -1] if rule == "pred" else g, k)
+        x0 = median_depth(km_fraction_decided(t, e, d - k + 1))[1]
+        xb = median_depth(km_fraction_decided(t, e, d - k + 1, w))[1]
+        cross.append((float(x0), np.asarray(xb, dtype=np.float64)))
+
+    def diff(x, y):
+        with np.errstate(invalid="ignore"):
+            z = np.asarray(x, dtype=np.float64) - np.asarray(y, dtype=np.float64)
+        return np.where(np.isnan(z), 0.0, z)                  # inf - inf: neither decided, no order
+
+    point = float(diff(cross[0][0], cross[1][0]))
+    alpha = (1.0 - ci) / 2.0
+    lo, hi = (float(np.percentile(diff(cross[0][1], cross[1][1]), 100 * q, method="inverted_cdf"))
+              for q in (alpha, 1 - alpha))
+    fin = lambda x: round(x, 4) if np.isfinite(x) else None   # noqa: E731
+    return {"point": fin(point), "ci": [fin(lo), fin(hi)], "rule": rule, "n_boot": n_boot, "min_run": k}
+
+
 def _num(x) -> str:
     return "none" if x is None else f"{x:g}"
 

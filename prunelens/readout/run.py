@@ -119,7 +119,8 @@ def readouts(lm, train, evals, fmt: str = "cloze", *, score_kind: str = "raw", m
         named += [("option_lens", tuned["identity_scores"]), ("tuned_lens", tuned["scores"])]
     for name, s in named + [("probe", probe), ("probe_shuffled", shuffled)]:
         res["readouts"][name] = _summary(s, gold, n_opt, margin, n_boot, seed)
-    res["answers"] = readout_answers(res["readouts"], probe, shuffled, gold, n_opt, n_boot, seed)
+    res["answers"] = readout_answers(res["readouts"], probe, shuffled, gold, n_opt, n_boot, seed,
+                                     lens=lens_scores, tuned=None if tuned is None else tuned["scores"])
     res["seconds"] = round(time.time() - t0, 1)
     return res
 
@@ -129,42 +130,49 @@ def _correct(s: np.ndarray, gold, n_options) -> np.ndarray:
     return (predictions(s, n_options) == np.asarray(gold)[:, None]).astype(float)      # [N, D]
 
 
-def readout_answers(readouts: dict, probe, shuffled, gold, n_opt, n_boot: int = 1000, seed: int = 0) -> list[dict]:
+def readout_answers(readouts: dict, probe, shuffled, gold, n_opt, n_boot: int = 1000, seed: int = 0, *,
+                    lens=None, tuned=None) -> list[dict]:
     """The referee's objection (a), decided by intervals (prunelens.metrics.verdict):
     1. The answer is linearly decodable before the logit lens's transition: over the depths below the lower end of
        the lens's decision-depth CI, the probe's accuracy exceeds the shuffled-label probe's (paired per question,
-       bootstrap CI of the mean difference > 0).
-    2. The tuned lens locates the transition earlier than the logit lens: its decision-depth CI ends before the
-       lens's begins (holds); it does not hold when its CI starts no earlier than the lens's.
-    Without an identified lens decision depth there is no "before": not enough data."""
+       bootstrap CI of the mean difference > 0). Without an identified lens decision depth there is no "before":
+       not enough data.
+    2. The tuned lens locates the transition earlier than the logit lens: the paired bootstrap CI of (tuned minus
+       logit-lens median decision depth, prediction rule, on the same questions; `paired_depth_difference`) lies
+       below 0 (holds), at or above 0 (does not hold), else not resolved. `lens`, `tuned`: their scores
+       [N, D, Kmax]; without a tuned lens, not enough data."""
     from ..metrics.bootstrap import bootstrap_mean_ci
-    from ..metrics.verdict import FAILS, HOLDS, NODATA, UNRESOLVED, decide
-    lens = (readouts.get("logit_lens") or {}).get("estimators", {}).get("decision_depth_pred") or {}
+    from ..metrics.estimators import paired_depth_difference
+    from ..metrics.verdict import NODATA, decide
+    lens_dd = (readouts.get("logit_lens") or {}).get("estimators", {}).get("decision_depth_pred") or {}
     out = []
     q1 = "the gold option is linearly decodable before the logit lens's transition (probe above its control)"
-    if lens.get("verdict") != "identified":
+    if lens_dd.get("verdict") != "identified":
         out.append({"question": q1, "key": "probe_early", "status": NODATA,
                     "evidence": "the logit lens's decision depth is not identified at this n"})
     else:
-        lo = lens["ci"][0]
+        lo = lens_dd["ci"][0]
         early = list(range(0, lo))
         diff = (_correct(probe, gold, n_opt) - _correct(shuffled, gold, n_opt))[:, early].mean(1)
         ci = bootstrap_mean_ci(diff, n_boot, seed=seed)
-        out.append({"question": q1, "key": "probe_early", "status": decide(*ci, ">", 0.0), "depths": early, "effect": float(diff.mean()),
-                    "ci": list(ci), "evidence": f"probe minus shuffled-label probe accuracy over depths 0..{lo - 1} "
-                    f"(below the lens's decision-depth CI [{lo}, {lens['ci'][1]}]): {diff.mean():+.3f} "
+        out.append({"question": q1, "key": "probe_early", "status": decide(*ci, ">", 0.0), "depths": early,
+                    "effect": float(diff.mean()), "ci": list(ci),
+                    "evidence": f"probe minus shuffled-label probe accuracy over depths 0..{lo - 1} "
+                    f"(below the lens's decision-depth CI [{lo}, {lens_dd['ci'][1]}]): {diff.mean():+.3f} "
                     f"[{ci[0]:+.3f}, {ci[1]:+.3f}]"})
     q2 = "the tuned lens locates the transition earlier than the logit lens"
-    tuned = (readouts.get("tuned_lens") or {}).get("estimators", {}).get("decision_depth_pred")
-    if tuned is None or lens.get("ci") is None or None in (lens["ci"][0],) or None in tuned["ci"]:
-        out.append({"question": q2, "key": "tuned_earlier", "status": NODATA,
-                    "evidence": "no tuned lens, or a decision-depth CI without bounds"})
-    else:
-        t_lo, t_hi = tuned["ci"]
-        status = HOLDS if t_hi < lens["ci"][0] else FAILS if t_lo >= lens["ci"][0] else UNRESOLVED
-        out.append({"question": q2, "key": "tuned_earlier", "status": status,
-                    "evidence": f"decision depth (prediction rule): tuned lens {tuned['point']} [{t_lo}, {t_hi}], "
-                                f"logit lens {lens.get('point')} [{lens['ci'][0]}, {lens['ci'][1]}]"})
+    if tuned is None or lens is None:
+        out.append({"question": q2, "key": "tuned_earlier", "status": NODATA, "evidence": "no tuned lens"})
+        return out
+    dd = paired_depth_difference(tuned, lens, gold, n_opt, n_boot=n_boot, seed=seed)
+    t_dd = (readouts.get("tuned_lens") or {}).get("estimators", {}).get("decision_depth_pred") or {}
+    num = lambda x: "none" if x is None else f"{x:+.2f}"             # noqa: E731
+    out.append({"question": q2, "key": "tuned_earlier", "status": decide(*dd["ci"], "<", 0.0),
+                "effect": dd["point"], "ci": dd["ci"],
+                "evidence": f"median decision depth (prediction rule), tuned minus logit lens, paired on the same "
+                            f"questions: {num(dd['point'])} [{num(dd['ci'][0])}, {num(dd['ci'][1])}] (tuned lens "
+                            f"{t_dd.get('point')} {t_dd.get('ci')}, logit lens {lens_dd.get('point')} "
+                            f"{lens_dd.get('ci')})"})
     return out
 
 
