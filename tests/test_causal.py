@@ -154,6 +154,15 @@ def test_restore_curve_end_to_end_matches_independent_models_and_its_invariants(
     oc = res["curves"]["other_decision"][1]
     assert qs["control"]["status"] == ("holds" if oc["d_dm_ci"][1] <= 0 else "does not hold" if oc["d_dm_ci"][0] > 0
                                        else "not resolved at this n")
+    mc = res["curves"]["mean_decision"][1]
+    assert qs["mean_control"]["status"] == ("holds" if mc["d_dm_ci"][1] <= 0 else "does not hold"
+                                            if mc["d_dm_ci"][0] > 0 else "not resolved at this n")
+    # one control added to a finished run: the same cell, no phase split repeated
+    one = restore_curve(lm, S, "cloze", remove, tp=4, modes=("mean_decision",), depths=[1], phases=False, n_boot=200,
+                        batch_size=4, progress=False)
+    q1 = {a["key"]: a for a in one["answers"]}
+    assert "phase_split" not in one and q1["phase"]["status"] == "not enough data"
+    assert q1["mean_control"]["d_dm"] == pytest.approx(mc["d_dm"], abs=1e-6) and "control" not in q1
     # the phase split: the model without only the removed Silent layers (1, 2) / only the Decisive one (4)
     ps = res["phase_split"]
     assert ps["silent_removed"] == [1, 2] and ps["decisive_removed"] == [4]

@@ -51,6 +51,8 @@ MODES = {
 RECOVER_SHARE = 0.5   # "brings the decision back": at least half of the lost DM returns
 QUESTIONS = {"silent": "restoring the Silent-Phase states brings the decision back",
              "magnitude": "magnitude alone (dense norms) explains the loss"}
+CONTROLS = {"control": "another question's state restores nothing (control)",
+            "mean_control": "the dataset-mean state restores nothing (control)"}
 PHASE_QUESTION = "removing the Silent layers of the set costs more accuracy than removing its Decisive layers"
 
 
@@ -136,7 +138,7 @@ def _cell(base: np.ndarray, new: np.ndarray, dense: np.ndarray, idx: np.ndarray)
 def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, modes=tuple(MODES), tp: int | None = None,
                   score_kind: str = "raw", margin: str = "logit", n_boot: int = 1000, seed: int = 0,
                   batch_size: int = 16, progress: bool = True, store_device="cpu", journal=None,
-                  dense_prefix: bool = True) -> dict:
+                  dense_prefix: bool = True, phases: bool = True) -> dict:
     """Restore-patching curve of the model without layers `remove`: for every pruned depth in `depths` (default
     all 0..L') and every mode, the final accuracy and DM per question against the pruned and dense models.
 
@@ -147,6 +149,8 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
     dense_prefix (cloze): a pass patched at depth j starts there from the patched stored pruned residual (the same
     numbers as patching a whole pass; the pruned residuals of every patched depth are kept too, within the
     engine/prefix.py memory bound).
+    phases: with tp, also run the phase split (four more passes); off for a run that adds one control to a finished
+    study, whose phase split would repeat the first run's.
     """
     journal = journal or NoJournal()
     if is_auto(batch_size):
@@ -221,7 +225,7 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
            "pruned": {"acc": float(pruned[:, 0].mean()), "acc_ci": ci(pruned[:, :1]),
                       "dm": float(pruned[:, 1].mean()), "dm_ci": ci(pruned[:, 1:])},
            "gap": _gap(dense, pruned, idx), "curves": curves}
-    if tp is not None:
+    if tp is not None and phases:
         res["phase_split"] = phase_split(lm, samples, fmt, remove, tp, dense=dense, pruned=pruned, idx=idx,
                                          score_kind=score_kind, margin=margin, batch_size=batch_size)
     res["answers"] = answers(res)
@@ -308,8 +312,8 @@ def answers(res: dict) -> list[dict]:
     1. Restoring the Silent-Phase states brings the decision back: restore_all's recovered share of the lost DM is
        >= 1/2 there, with the removed Decisive layers still missing.
     2. Magnitude alone explains the loss: norm_all's recovered share of the lost DM is >= 1/2 at the same depth.
-    3. Control: another question's state restores nothing: other_decision's paired DM change is <= 0 (holds when its
-       CI lies at or below 0, does not hold when above 0).
+    3. Controls: another question's state (other_decision) and the dataset-mean state (mean_decision) restore
+       nothing: the paired DM change is <= 0 (holds when its CI lies at or below 0, does not hold when above 0).
     A DM gap whose CI contains 0 leaves nothing to recover: 1 and 2 are then "not resolved at this n"."""
     curves, tp, gap = res["curves"], res.get("tp"), res["gap"]
     if tp is None:
@@ -348,14 +352,15 @@ def answers(res: dict) -> list[dict]:
                                 f"layer given back, tp={tp}): recovered share of the lost DM {_fmt(c['share_dm'])} "
                                 f"[{_fmt(lo)}, {_fmt(hi)}] (claim: >= {RECOVER_SHARE}); DM gap dense - pruned "
                                 f"{gap['dm']:.3f} [{gap['dm_ci'][0]:.3f}, {gap['dm_ci'][1]:.3f}]"})
-    c = _at(curves.get("other_decision", []), j)
-    if c is not None:
+    for key, mode in (("control", "other_decision"), ("mean_control", "mean_decision")):
+        c = _at(curves.get(mode, []), j)
+        if c is None:
+            continue
         lo, hi = c["d_dm_ci"]
-        out.append({"question": "another question's state restores nothing (control)", "key": "control",
-                    "mode": "other_decision", "pruned_depth": j, "dense_depth": c["dense_depth"],
-                    "status": decide(lo, hi, "<=", 0.0), "d_dm": c["d_dm"], "d_dm_ci": c["d_dm_ci"],
-                    "evidence": f"other_decision at pruned depth {j}: DM change against the pruned model "
-                                f"{c['d_dm']:+.3f} [{lo:+.3f}, {hi:+.3f}] (claim: <= 0)"})
+        out.append({"question": CONTROLS[key], "key": key, "mode": mode, "pruned_depth": j,
+                    "dense_depth": c["dense_depth"], "status": decide(lo, hi, "<=", 0.0), "d_dm": c["d_dm"],
+                    "d_dm_ci": c["d_dm_ci"], "evidence": f"{mode} at pruned depth {j}: DM change against the pruned "
+                                                         f"model {c['d_dm']:+.3f} [{lo:+.3f}, {hi:+.3f}] (claim: <= 0)"})
     out.append(phase_answer(res))
     return out
 

@@ -39,7 +39,7 @@ def removal(remove=None, trajectory=None, ratio=None) -> tuple[list[int], str]:
 
 
 def run_restore(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", remove=None, trajectory=None, ratio=None,
-                depths=None, modes=None, tp=None, lm=None, task_kw=None, batch_size=16, score_kind="raw",
+                depths=None, modes=None, tp=None, phases=True, lm=None, task_kw=None, batch_size=16, score_kind="raw",
                 margin="logit", n_boot=1000, seed=0, progress=True) -> dict:
     from ..model.surgery import keep_from_remove
     from .restore import MODES, restore_curve
@@ -51,7 +51,7 @@ def run_restore(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", remo
                  batch_size=batch_size)
     res = {**_meta(lm, t, fmt, removal_source=source),
            **restore_curve(lm, t.samples, fmt, rem, depths=depths, modes=tuple(modes or MODES), tp=tp,
-                           score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed, batch_size=batch_size,
+                           phases=phases, score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed, batch_size=batch_size,
                            progress=progress, journal=j)}
     res = _finish(out, "restore", res, [lambda r, o: F.restore_figure(r, o / "restore.png")])
     j.close()

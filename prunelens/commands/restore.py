@@ -33,7 +33,7 @@ def cmd_restore(a) -> int:
     lm = load_lm(a)
     say(f"restore: {a.task}, removed {rem} ({source}); dense and pruned passes, then one pass per (depth, mode) ...")
     r = run_restore(a.out, task=a.task, fmt=a.format, remove=a.remove, trajectory=a.trajectory, ratio=a.ratio,
-                    depths=a.depths or None, modes=a.modes, tp=a.tp,
+                    depths=a.depths or None, modes=a.modes, tp=a.tp, phases=not a.no_phase_split,
                     lm=lm, task_kw=task_kw(a), batch_size=a.batch_size, n_boot=a.n_boot, seed=a.seed,
                     **measure_kw(a))
     print(f"dense acc {r['dense']['acc']:.3f}, pruned {r['pruned']['acc']:.3f} (removed {r['removed']})")
@@ -64,6 +64,9 @@ def register(sub) -> None:
     p.add_argument("--tp", type=nonneg_int, default=None,
                    help="the dense model's transition depth (Transition Point or decision-depth median from "
                         "`analyze`): labels Silent/Decisive depths and fixes the depth the questions are decided at")
+    p.add_argument("--no-phase-split", action="store_true",
+                   help="with --tp: skip the phase split (four passes); for a run that adds a control to a study "
+                        "whose first run has it")
     p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples of the questions")
     p.set_defaults(func=cmd_restore)
     conventions(p)

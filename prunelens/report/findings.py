@@ -598,6 +598,8 @@ REFEREE_CHECKS = [
              "magnitude alone (dense norms) explains the loss"),
     _referee("Another question's dense state restores nothing (control).", "restore", "control",
              "another question's state restores nothing (control)"),
+    _referee("The dataset-mean dense state restores nothing (control).", "restore", "mean_control",
+             "the dataset-mean state restores nothing (control)"),
     _referee("The gold option is linearly decodable before the logit lens's transition (probe above its "
              "shuffled-label control).", "readout", "probe_early",
              "the gold option is linearly decodable before the logit lens's transition (probe above its control)"),

@@ -58,6 +58,13 @@ for C in $CASES; do
   part "restore_${M}_$T" "$D/restore/restore.json" \
     prunelens restore "${COMMON[@]}" --trajectory "${TRAJ[$C]}" --ratio critical --tp "$TP" \
       --modes restore_all,restore_decision,norm_all,other_decision --overwrite --out "$D/restore"
+  # The dataset-mean control, added after the study's first runs (stated in the README): one pass at the depth the
+  # restore run answers its questions at (its control's depth), no phase split (the restore run has it).
+  J=$(python -c "import json,sys; a=[a for a in json.load(open(sys.argv[1]))['answers'] if a.get('key') == 'control']
+print(a[0]['pruned_depth'] if a else '')" "$D/restore/restore.json")
+  [[ -n $J ]] && part "restore_mean_${M}_$T" "$D/restore_mean/restore.json" \
+    prunelens restore "${COMMON[@]}" --trajectory "${TRAJ[$C]}" --ratio critical --tp "$TP" \
+      --modes mean_decision --depths "$J" --no-phase-split --overwrite --out "$D/restore_mean"
   # The tuned lens is fitted on other questions: the validation split where the task is evaluated on its test split,
   # else seeded halves of a doubled sample (PIQA: validation only), so N questions are read either way.
   case $T in arc_easy|arc_challenge|openbookqa) RX=(--train-split validation --n-train "$N");;
