@@ -51,8 +51,8 @@ def run_restore(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", remo
                  batch_size=batch_size)
     res = {**_meta(lm, t, fmt, removal_source=source),
            **restore_curve(lm, t.samples, fmt, rem, depths=depths, modes=tuple(modes or MODES), tp=tp,
-                           phases=phases, score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed, batch_size=batch_size,
-                           progress=progress, journal=j)}
+                           phases=phases, score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed,
+                           batch_size=batch_size, progress=progress, journal=j)}
     res = _finish(out, "restore", res, [lambda r, o: F.restore_figure(r, o / "restore.png")])
     j.close()
     return res

@@ -104,6 +104,14 @@ def _block(point, crossing, bpoint, bcross, none: int, ci: float, num_layers: in
             "verdict": verdict, "why": why}
 
 
+def _decided_curves(pred, target, min_run: int, w) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fraction-decided curve [C] on the sample, on its resamples [B, C] (weights w), C = D - min_run + 1 depths, and
+    which questions are decided [N]."""
+    t, e = decision_depths(pred, target, min_run)
+    length = pred.shape[1] - min_run + 1
+    return km_fraction_decided(t, e, length), km_fraction_decided(t, e, length, w), e
+
+
 def transition_estimators(scores, gold, n_options, *, margin: str = "logit", tau: float = 0.0, n_boot: int = 1000,
                           ci: float = 0.95, seed: int = 0, min_run: int | None = None) -> dict:
     """All estimators with CIs and verdicts -> JSON-ready dict (see the module docstring).
@@ -136,9 +144,7 @@ def transition_estimators(scores, gold, n_options, *, margin: str = "logit", tau
     out["mean_dm_tp"] = {**_block(p0, x0, pb, xb, d, ci, L), "tau": tau, "margin": margin}
 
     for rule, target in (("pred", pred[:, -1]), ("gold", g)):
-        t, e = decision_depths(pred, target, k)
-        curve = km_fraction_decided(t, e, d - k + 1)                          # [C], C = last_depth + 1
-        boot = km_fraction_decided(t, e, d - k + 1, w)                        # [B, C]
+        curve, boot, e = _decided_curves(pred, target, k, w)                # [C] (C = last_depth + 1), [B, C]
         p0, x0 = median_depth(curve)
         pb, xb = median_depth(boot)
         none = curve.size
@@ -180,10 +186,8 @@ def paired_depth_difference(scores_a, scores_b, gold, n_options, *, rule: str = 
     cross = []
     for s in (a, b):
         pred = predictions(s, n_options)
-        t, e = decision_depths(pred, pred[:, -1] if rule == "pred" else g, k)
-        x0 = median_depth(km_fraction_decided(t, e, d - k + 1))[1]
-        xb = median_depth(km_fraction_decided(t, e, d - k + 1, w))[1]
-        cross.append((float(x0), np.asarray(xb, dtype=np.float64)))
+        curve, boot, _ = _decided_curves(pred, pred[:, -1] if rule == "pred" else g, k, w)
+        cross.append((float(median_depth(curve)[1]), np.asarray(median_depth(boot)[1], dtype=np.float64)))
 
     def diff(x, y):
         with np.errstate(invalid="ignore"):
@@ -191,11 +195,8 @@ def paired_depth_difference(scores_a, scores_b, gold, n_options, *, rule: str = 
         return np.where(np.isnan(z), 0.0, z)                  # inf - inf: neither decided, no order
 
     point = float(diff(cross[0][0], cross[1][0]))
-    alpha = (1.0 - ci) / 2.0
-    lo, hi = (float(np.percentile(diff(cross[0][1], cross[1][1]), 100 * q, method="inverted_cdf"))
-              for q in (alpha, 1 - alpha))
-    fin = lambda x: round(x, 4) if np.isfinite(x) else None   # noqa: E731
-    return {"point": fin(point), "ci": [fin(lo), fin(hi)], "rule": rule, "n_boot": n_boot, "min_run": k}
+    return {"point": round(point, 4) if np.isfinite(point) else None,
+            "ci": crossing_ci(diff(cross[0][1], cross[1][1]), ci), "rule": rule, "n_boot": n_boot, "min_run": k}
 
 
 def _num(x) -> str:
