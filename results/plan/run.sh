@@ -39,11 +39,36 @@ else:
 PY
 }
 
+# A point whose trajectory's dense accuracy is at chance (its Wilson interval reaches the study2 dense run's chance,
+# the mean of 1/options) is not planned: plan-eval would leave it out of every score (`at_chance`), so it costs CPU
+# and scores nothing. Prints why and exits 0 when at chance; exits 1 otherwise or when chance is not known.
+at_chance() {
+  python - "$@" <<'PY'
+import csv, json, sys
+from pathlib import Path
+from prunelens.plan.evaluate import wilson
+M, T, traj = sys.argv[1:4]
+s = Path(f"results/study2/{M}/dense/{T}/samples.csv")
+if not s.is_file():
+    sys.exit(1)
+with open(s, newline="") as f:
+    inv = [1 / int(r["n_options"]) for r in csv.DictReader(f) if r["depth"] == "0"]
+chance = sum(inv) / len(inv)
+t = json.loads((Path(traj) / "iterative_skip" / "trajectory.json").read_text())
+n, acc = t["n_samples"], t["dense"]["acc"]
+lo, hi = wilson(round(acc * n), n)
+if lo > chance:
+    sys.exit(1)
+print(f"dense accuracy {acc:.3f} [{lo:.3f}, {hi:.3f}] (n = {n}) reaches chance {chance:.3f}")
+PY
+}
+
 for P in "${POINTS[@]}"; do
   read -r M T N S SPLIT TRAJ <<< "$P"
   D=$OUT/$M/${T}_n$N          # one folder per question set: the same task is a point per sample it was pruned on
   if [[ -f $D/plan.json ]]; then echo "[plan] $M $T: done"; continue; fi
   if [[ ! -f $TRAJ/iterative_skip/trajectory.json ]]; then echo "[plan] $M $T: waiting for $TRAJ"; continue; fi
+  if why=$(at_chance "$M" "$T" "$TRAJ"); then echo "[plan] $M $T: left out, $why"; continue; fi
   TP=$(tp_of "$M" "$T" "$TRAJ")
   SPL=(); [[ $SPLIT != default ]] && SPL=(--split "$SPLIT")
   echo "[plan] $M $T (n=$N, score $S, tp=${TP:-measured})"
