@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .engine.score import Scores, score
+from .metrics.chance import above_chance, chance_levels
 from .metrics import (decision_margin, depth_summary, phases, predictions, transition_estimators, transition_point,
                       transition_point_bootstrap)
 from .results import now, versions, write_json
@@ -56,8 +57,11 @@ def measure(lm, samples, fmt: str = "cloze", *, score_kind: str = "raw", margin:
             ph["estimators"] = transition_estimators(s, sc.gold, sc.n_options, margin=margin, tau=tau, n_boot=n_boot,
                                                      seed=seed)
     final = rows[-1]
+    # A task with unbalanced answers (BoolQ) can be "above chance" by answering one option to everything: the
+    # constant answer's accuracy is the second chance level (metrics/chance.py).
+    lv = chance_levels(sc.gold, sc.n_options)
     summary = {**ph, "tau": tau, "acc": final["acc"], "acc_ci": final["acc_ci"], "dm_final": final["dm_mean"],
-               "dm_final_ci": final["dm_ci"]}
+               "dm_final_ci": final["dm_ci"], "chance_levels": lv, "above_chance": above_chance(final["acc_ci"][0], lv)}
     if sc.norm is not None:
         summary["acc_raw"], summary["acc_norm"] = final["acc_raw"], final["acc_norm"]
     return Measurement(sc, rows, summary)

@@ -52,7 +52,16 @@ def test_cli_analyze_writes_schema(ckpt, custom_task, tmp_path, fmt, capsys):
         assert all(x > 0 for x in dm[tp:]) and (tp == 0 or dm[tp - 1] <= 0)
     for f in ("samples.csv", "dm_by_depth.png", "of_heatmap.png", "kl_by_depth.png"):
         assert (out / f).is_file()
-    assert "analysis.json" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "analysis.json" in printed
+    # Both chance levels, counted here from the task's rows; the warning exactly when the accuracy CI reaches one.
+    rows = [(o, a) for _, o, a in _ITEMS[:10]]
+    golds = [o.index(a) if isinstance(a, str) else a for o, a in rows]
+    lv = res["chance_levels"]
+    assert lv["uniform"] == pytest.approx(np.mean([1 / len(o) for o, _ in rows]))
+    assert lv["constant"] == pytest.approx(max(golds.count(j) for j in set(golds)) / 10)
+    assert res["above_chance"] == (res["acc_ci"][0] > max(lv["uniform"], lv["constant"]))
+    assert ("warning: the accuracy CI reaches chance" in printed) == (not res["above_chance"])
     # The TP CI measured in-process equals the one recomputed from samples.csv alone (same seed and resamples).
     assert main(["transition", str(out), "--n-boot", "100"]) == 0
     from prunelens.analyze import transition_from_run

@@ -32,10 +32,19 @@ def cmd_analyze(a) -> int:
           + f", final DM={res['dm_final']:.3f}, Transition Point="
           + (f"{tp} of {res['num_layers']} ({res['transition_relative']:.2f})" if tp is not None else "none")
           + (f", 95% CI {_tp_ci(res)}" if "tp_ci" in res else ""))
+    _warn_chance(res)
     _print_estimators(res)
     print(f"results: {a.out}/analysis.json, {a.out}/samples.csv; plots: "
           + ", ".join(f"{a.out}/{p}" for p in res.get("plots", [])))
     return 0
+
+
+def _warn_chance(r: dict) -> None:
+    lv = r.get("chance_levels")
+    if lv and not r.get("above_chance", True):
+        from ..metrics.chance import describe
+        print(f"warning: the accuracy CI reaches chance ({describe(lv)}): the model decides nothing measurable "
+              f"here, and transition depths, critical ratios and plans on this task mean nothing")
 
 
 def _tp_ci(r: dict) -> str:

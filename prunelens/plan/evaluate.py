@@ -21,10 +21,11 @@ runs (controls.json) on the same questions.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
+
+from ..metrics.chance import wilson
 
 from ..analyses import trajectories as T
 from ..analyses.correlation import point_from_trajectory
@@ -149,28 +150,21 @@ def _boot_ci(v: np.ndarray, n_boot=2000, seed=0) -> list[float] | None:
     return [float(x) for x in np.percentile(m, [2.5, 97.5])]
 
 
-def wilson(k: int, n: int, z: float = 1.959963984540054) -> list[float] | None:
-    if n == 0:
-        return None
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return [c - h, c + h]
-
-
 def _acc_at(traj: dict, k: int) -> float | None:
     st = [s for s in T.steps(traj) if s.get("removed") is not None and len(s["removed"]) == k]
     return T.final_acc(st[0]) if st else None
 
 
 def at_chance(plan: dict) -> str | None:
-    """Why a point cannot be scored (its dense accuracy's Wilson interval reaches chance), else None."""
+    """Why a point cannot be scored (its dense accuracy's Wilson interval reaches chance: the uniform chance or, when
+    the plan records it, the accuracy of always giving the best option position, metrics.chance), else None."""
     n, acc, chance = plan.get("n_samples"), plan["dense"]["acc"], plan["chance"]
+    const = plan.get("constant_chance")
+    floor, what = (const, "the accuracy of always giving one option,") if const is not None and const > chance else (chance, "chance")
     ci = wilson(round(acc * n), n) if n else None
-    if ci is None or ci[0] <= chance:
-        return (f"dense accuracy {acc:.3f}, 95% CI [{ci[0]:.3f}, {ci[1]:.3f}] (n = {n}), reaches chance "
-                f"{chance:.3f}" if ci else "no questions")
+    if ci is None or ci[0] <= floor:
+        return (f"dense accuracy {acc:.3f}, 95% CI [{ci[0]:.3f}, {ci[1]:.3f}] (n = {n}), reaches {what} "
+                f"{floor:.3f}" if ci else "no questions")
     return None
 
 

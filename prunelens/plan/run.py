@@ -11,6 +11,7 @@ from ..analyses.ablation import final_outcome as _outcome, paired
 from ..engine.prefix import DensePrefix
 from ..engine.score import score
 from ..journal import NoJournal
+from ..metrics.chance import chance_levels
 from ..model.surgery import keep_from_remove, pruned_view
 from .predict import critical_interval, critical_k, predicted_curve, recommend, removal_order
 
@@ -116,7 +117,8 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     _fits(lm, fmt, t)
     L = lm.anatomy.num_layers
-    chance = float(np.mean([1 / s.n_options for s in t.samples]))
+    levels = chance_levels([s.gold for s in t.samples], [s.n_options for s in t.samples])
+    chance = levels["uniform"]
     tp_source = "given (--tp)" if tp is not None else None
     if tp is None:   # the dense decision lens: where the Silent / Decisive phases lie (labels only)
         log("plan: dense decision lens, every depth ...")
@@ -140,7 +142,9 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
                    config={k: v for k, v in (task_kw or {}).items() if k in ("sample", "seed", "limit")},
                    fingerprint={"samples": samples_digest(t.samples)}),
            **make_plan(dense, single, chance=chance, tp=tp, tp_source=tp_source, max_drop=max_drop, ratio=ratio,
-                       n_boot=n_boot, seed=seed)}
+                       n_boot=n_boot, seed=seed),
+           # the accuracy of always giving the best option position: a dense model not above it decides nothing
+           "constant_chance": levels["constant"], "constant_option": levels["constant_option"]}
     if verify:
         rem = res["recommended"]["removed"]
         log(f"plan: verifying the recommended set {rem} ...")
@@ -173,6 +177,7 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
 
 
 def summary_md(p: dict) -> str:
+    from .evaluate import at_chance
     r, c = p["recommended"], p["critical"]
     ci = lambda x: f"[{x[0]:.3f}, {x[1]:.3f}]"                                    # noqa: E731
     bound = lambda x: "none" if x is None else f"{x:.3f}"                          # noqa: E731
@@ -183,6 +188,10 @@ def summary_md(p: dict) -> str:
              f"- Dense accuracy {p['dense']['acc']:.3f} on n = {p['n_samples']} ({p.get('format')}, score "
              f"{p.get('score_kind')}); chance {p['chance']:.3f}; transition depth {p['tp']} ({p['tp_source']}).",
              f"- Predicted critical ratio (accuracy below halfway to chance): {crit}.",
+             *([f"- **Warning**: always answering option {p['constant_option']} scores {p['constant_chance']:.3f} on "
+                f"these questions, above the uniform chance, and the {why}: the model may decide nothing here, and "
+                f"its critical ratio would mean nothing."] if (why := at_chance(p)) and p.get("constant_chance")
+               is not None and p["constant_chance"] > p["chance"] else []),
              f"- Recommended: remove {r['k']} layer(s) {r['removed']} (ratio {r['ratio']:.3f}); predicted accuracy "
              f"{r['predicted_acc']:.3f} {ci(r['predicted_acc_ci'])}, change {r['predicted_d_acc']:+.3f} "
              f"{ci(r['predicted_d_acc_ci'])}" + (f" (budget: expected drop <= {p['max_drop']})"

@@ -39,27 +39,27 @@ else:
 PY
 }
 
-# A point whose trajectory's dense accuracy is at chance (its Wilson interval reaches the study2 dense run's chance,
-# the mean of 1/options) is not planned: plan-eval would leave it out of every score (`at_chance`), so it costs CPU
-# and scores nothing. Prints why and exits 0 when at chance; exits 1 otherwise or when chance is not known.
+# A point whose trajectory's dense accuracy is at chance (its Wilson interval reaches the study2 dense run's chance:
+# the mean of 1/options or, when larger, the accuracy of always giving one option; metrics/chance.py) is not
+# planned: plan-eval would leave it out of every score (`at_chance`), so it costs CPU and scores nothing. Prints why and exits 0 when at chance; exits 1 otherwise or when chance is not known.
 at_chance() {
   python - "$@" <<'PY'
 import csv, json, sys
 from pathlib import Path
-from prunelens.plan.evaluate import wilson
+from prunelens.metrics.chance import chance_levels, describe, wilson
 M, T, traj = sys.argv[1:4]
 s = Path(f"results/study2/{M}/dense/{T}/samples.csv")
 if not s.is_file():
     sys.exit(1)
 with open(s, newline="") as f:
-    inv = [1 / int(r["n_options"]) for r in csv.DictReader(f) if r["depth"] == "0"]
-chance = sum(inv) / len(inv)
+    rows = [r for r in csv.DictReader(f) if r["depth"] == "0"]
+lv = chance_levels([int(r["gold"]) for r in rows], [int(r["n_options"]) for r in rows])
 t = json.loads((Path(traj) / "iterative_skip" / "trajectory.json").read_text())
 n, acc = t["n_samples"], t["dense"]["acc"]
 lo, hi = wilson(round(acc * n), n)
-if lo > chance:
+if lo > lv["floor"]:
     sys.exit(1)
-print(f"dense accuracy {acc:.3f} [{lo:.3f}, {hi:.3f}] (n = {n}) reaches chance {chance:.3f}")
+print(f"dense accuracy {acc:.3f} [{lo:.3f}, {hi:.3f}] (n = {n}) reaches {lv['floor']:.3f}; {describe(lv)}")
 PY
 }
 

@@ -42,11 +42,12 @@ d = Path(sys.argv[1])
 if not (d / "analysis.json").is_file():
     sys.exit(2)
 lo = json.loads((d / "analysis.json").read_text())["acc_ci"][0]
+from prunelens.metrics.chance import above_chance, chance_levels, describe
 with open(d / "samples.csv", newline="") as f:
-    inv = [1 / int(r["n_options"]) for r in csv.DictReader(f) if r["depth"] == "0"]
-chance = sum(inv) / len(inv)
-print(f"dense accuracy CI lower bound {lo:.3f}, chance {chance:.3f}", file=sys.stderr)
-sys.exit(0 if lo > chance else 1)
+    rows = [r for r in csv.DictReader(f) if r["depth"] == "0"]
+lv = chance_levels([int(r["gold"]) for r in rows], [int(r["n_options"]) for r in rows])
+print(f"dense accuracy CI lower bound {lo:.3f}, {describe(lv)}", file=sys.stderr)
+sys.exit(0 if above_chance(lo, lv) else 1)
 EOF
 }
 
