@@ -9,9 +9,9 @@ Predictors of the critical ratio:
                   the measured change on the summed single-layer changes), then applied to the held-out point
   paper_rule      the paper's safe margin, (L - TP) / L
   last_25pct      "drop the last 25%" (arXiv 2411.15558): 0.25 for every point
-Points whose dense accuracy is not above chance (the Wilson interval of the plan's dense accuracy reaches chance)
-are left out of every score and listed under "excluded": there "halfway to chance" lies inside the noise, so the
-truth itself would be noise.
+Points whose dense accuracy is not above chance (the Wilson interval of the plan's dense accuracy reaches the uniform
+chance or the accuracy of always giving one option, metrics/chance.py) are left out of every score and listed
+under "excluded": there "halfway to chance" lies inside the noise, so the truth itself would be noise.
 Scores: mean absolute error over the points where prediction and truth are both uncensored (with a bootstrap CI
 over points), Spearman's rank correlation, and the paired MAE difference of plan(_loo) against each baseline (CI
 over points: "beats" only when it excludes 0). Recommended sets: the share whose measured drop (--verify) stays
@@ -25,10 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..metrics.chance import wilson
-
 from ..analyses import trajectories as T
 from ..analyses.correlation import point_from_trajectory
+from ..metrics.chance import wilson
 from ..results import read_json
 from .predict import critical_k, predicted_curve
 
