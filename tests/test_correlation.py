@@ -78,3 +78,23 @@ def test_fisher_ci_and_correlation_by_estimator():
     assert dd["n"] == 5 and dd["r"] == pytest.approx(ref[0]) and dd["n_identified"] == 3
     assert res["by_estimator"]["acc_changepoint"]["n"] == 0 and res["by_estimator"]["acc_changepoint"]["r"] is None
     assert res["n"] == 4                                                         # the TP's own points: t5 has none
+
+
+def test_a_point_at_chance_is_dropped_with_why():
+    """A model that answers one option everywhere (Gemma on BoolQ: "yes" = 0.64 of the gold) has a "critical ratio"
+    made of noise: the point is dropped from Figure 8 and the estimators' correlations, and says why."""
+    trs = [traj("t1", 2, [0.8, 0.7, 0.6, 0.3]), traj("t2", 5, [0.7, 0.3, 0.2, 0.2]),
+           traj("t3", 8, [0.3, 0.2, 0.2, 0.2]), traj("yes", 4, [0.6, 0.3, 0.2, 0.2], dense=0.64)]
+    for t in trs:
+        t["n_samples"] = 200
+    trs[3]["dense"]["label_distribution"] = [0.36, 0.64]
+    pts = [point_from_trajectory(t) for t in trs]
+    assert [p["at_chance"] for p in pts] == [False, False, False, True]
+    assert pts[3]["constant_chance"] == 0.64 and "always giving one option 0.640" in pts[3]["at_chance_why"]
+    res = correlate(pts)
+    assert res["n"] == 3 and [d["task"] for d in res["dropped"]] == ["yes"]
+    assert res["dropped"][0]["why"].startswith("at chance: dense accuracy 0.640")
+    # balanced gold: the same accuracy is far above chance, and the point counts
+    trs[3]["dense"]["label_distribution"] = [0.5, 0.5]
+    p = point_from_trajectory(trs[3])
+    assert p["at_chance"] is False and correlate([*pts[:3], p])["n"] == 4

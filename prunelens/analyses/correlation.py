@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from ..metrics.chance import wilson
 from ..metrics.estimators import NAMES
 from . import trajectories as T
 
@@ -57,7 +58,25 @@ def point_from_trajectory(traj: dict, gamma: float = 0.5, source: str = "") -> d
                                "verdict": e.get("verdict")}
                            for k, e in (d.get("estimators") or {}).items() if k in ESTIMATORS},
             "dense_acc": dense_acc, "chance": ch, "critical_ratio": cr,
-            "censored": cr is None, "max_ratio": max((s["ratio"] for s in st), default=None), "source": source}
+            "censored": cr is None, "max_ratio": max((s["ratio"] for s in st), default=None), "source": source,
+            **_chance_check(traj, d, dense_acc, ch)}
+
+
+def _chance_check(traj: dict, d: dict, acc, uniform) -> dict:
+    """Is the dense model above chance on these questions (metrics/chance.py: the Wilson interval of its accuracy
+    above both the uniform chance and the accuracy of always giving one option, the gold shares the trajectory
+    records as `label_distribution`)? A point at chance has a "critical ratio" made of noise. None: not known."""
+    n, lab = traj.get("n_samples"), d.get("label_distribution")
+    const = max(lab) if lab else None
+    if acc is None or uniform is None or not n:
+        return {"constant_chance": const, "at_chance": None}
+    lo, hi = wilson(round(acc * n), n)
+    floor = max(uniform, const or 0.0)
+    if lo > floor:
+        return {"constant_chance": const, "at_chance": False}
+    what = "always giving one option" if const is not None and const > uniform else "chance"
+    return {"constant_chance": const, "at_chance": True,
+            "at_chance_why": f"dense accuracy {acc:.3f} [{lo:.3f}, {hi:.3f}] (n = {n}) reaches {what} {floor:.3f}"}
 
 
 def correlate(points: list[dict]) -> dict:
@@ -67,7 +86,8 @@ def correlate(points: list[dict]) -> dict:
     best: dict = {}
     for p in sorted(points, key=lambda p: rank.get(p["method"], 9)):
         best.setdefault((p["model"], p["task"]), p)
-    use = [p for p in best.values() if p["tp_relative"] is not None and p["critical_ratio"] is not None]
+    use = [p for p in best.values() if p["tp_relative"] is not None and p["critical_ratio"] is not None
+           and not p.get("at_chance")]
     res = pearson([p["tp_relative"] for p in use], [p["critical_ratio"] for p in use])
     if res["r"] is not None:
         slope, icpt = np.polyfit([p["tp_relative"] for p in use], [p["critical_ratio"] for p in use], 1)
@@ -75,14 +95,15 @@ def correlate(points: list[dict]) -> dict:
     # Honest about n: say how many points were dropped and why, and how far r could be from zero by chance.
     res["dropped"] = [{"model": p["model"], "task": p["task"], "method": p["method"],
                        "why": "another method's point represents this (model, task)"
-                       if p is not best[(p["model"], p["task"])] else "no Transition Point"
+                       if p is not best[(p["model"], p["task"])] else f"at chance: {p['at_chance_why']}"
+                       if p.get("at_chance") else "no Transition Point"
                        if p["tp_relative"] is None else "accuracy never fell below "
                        f"the threshold up to ratio {p['max_ratio']}"} for p in points if p not in use]
     res["min_significant_r"] = _min_sig_r(res["n"])
     # The same correlation with each estimator in place of the TP, over the same one-point-per-pair set.
     res["by_estimator"] = {}
     for k in ESTIMATORS:
-        pts = [p for p in best.values() if p["critical_ratio"] is not None
+        pts = [p for p in best.values() if p["critical_ratio"] is not None and not p.get("at_chance")
                and (p.get("estimators") or {}).get(k, {}).get("relative") is not None]
         res["by_estimator"][k] = {**pearson([p["estimators"][k]["relative"] for p in pts],
                                             [p["critical_ratio"] for p in pts]),
