@@ -188,3 +188,17 @@ def _scores_from_csv(csv, score_kind: str, ids: list) -> tuple[np.ndarray, np.nd
     scores[row, depth] = df[cols].to_numpy(dtype=np.float64)
     first = df.drop_duplicates("sample_id").set_index("sample_id").loc[ids]
     return scores, first["gold"].to_numpy(), first["n_options"].to_numpy()
+
+
+def chance_of_run(run_dir: str | Path) -> tuple[bool, str]:
+    """(above chance?, why) for a saved analyze run: its final accuracy CI's lower bound against both chance levels
+    of its questions (metrics/chance.py), from analysis.json and samples.csv, so runs made before analyze recorded
+    `chance_levels` are judged by the same rule. The study scripts gate pruning and readouts on it."""
+    from .metrics.chance import describe
+    from .results import read_json
+    run = Path(run_dir)
+    lo = read_json(run / "analysis.json")["acc_ci"][0]
+    df = pd.read_csv(run / "samples.csv", usecols=["sample_id", "depth", "gold", "n_options"])
+    first = df[df["depth"] == df["depth"].min()]
+    lv = chance_levels(first["gold"].to_numpy(), first["n_options"].to_numpy())
+    return above_chance(lo, lv), f"accuracy CI lower bound {lo:.3f}, {describe(lv)}"

@@ -62,6 +62,8 @@ def test_cli_analyze_writes_schema(ckpt, custom_task, tmp_path, fmt, capsys):
     assert lv["constant"] == pytest.approx(max(golds.count(j) for j in set(golds)) / 10)
     assert res["above_chance"] == (res["acc_ci"][0] > max(lv["uniform"], lv["constant"]))
     assert ("warning: the accuracy CI reaches chance" in printed) == (not res["above_chance"])
+    from prunelens.analyze import chance_of_run          # the scripts' gate, from the saved files alone
+    assert chance_of_run(out)[0] == res["above_chance"]
     # The TP CI measured in-process equals the one recomputed from samples.csv alone (same seed and resamples).
     assert main(["transition", str(out), "--n-boot", "100"]) == 0
     from prunelens.analyze import transition_from_run

@@ -86,7 +86,8 @@ print(a[0]['pruned_depth'] if a else '')" "$D/restore/restore.json")
   [[ $T == arc_easy ]] && part "skips_${M}_$T" "$D/skips/skips.json" \
     prunelens skips "${COMMON[@]}" --overwrite --out "$D/skips"
   # Letter controls on ARC-Easy: the paper's format, then other letters, then permuted options; and, where the model
-  # is above chance in the letter format (accuracy CI above 1/4), the readouts in that format too.
+  # is above chance in the letter format (accuracy CI above both chance levels, metrics/chance.py), the readouts in
+  # that format too.
   if [[ $T == arc_easy ]]; then
     for V in plain QZRX perm1; do
       case $V in plain) X=();; QZRX) X=(--letters QZRX);; perm1) X=(--permute 1);; esac
@@ -94,8 +95,8 @@ print(a[0]['pruned_depth'] if a else '')" "$D/restore/restore.json")
         prunelens analyze --model "$M" --data-dir "$DATA" --tasks arc_easy --format letter --sample "$N" --seed 0 \
           "${X[@]}" --overwrite --out "$OUT/$M/letter/$V"
     done
-    if python -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['acc_ci'][0] > 0.25 else 1)" \
-        "$OUT/$M/letter/plain/analysis.json"; then
+    if python -c "import sys; from prunelens.analyze import chance_of_run; sys.exit(0 if chance_of_run(sys.argv[1])[0] else 1)" \
+        "$OUT/$M/letter/plain"; then
       part "readout_letter_${M}" "$OUT/$M/letter/readout/readout.json" \
         prunelens readout --model "$M" --data-dir "$DATA" --tasks arc_easy --format letter --sample "$N" --seed 0 \
           --train-split validation --n-train "$N" --overwrite --out "$OUT/$M/letter/readout"

@@ -32,22 +32,16 @@ TAG=study2
 source "$(dirname "$0")/../part.sh"     # part NAME DONE_FILE COMMAND...
 M() { echo --model "$1" --data-dir "$DATA" --seed 0; }
 
-# Exit 0 when the dense run's accuracy CI lies above chance (the mean of 1/options over its questions), 1 when not,
-# 2 when the dense run does not exist yet; the two numbers on stderr.
+# Exit 0 when the dense run's accuracy CI lies above chance (both levels of metrics/chance.py: the mean of 1/options
+# and the accuracy of always giving one option), 1 when not, 2 when the dense run does not exist yet; why on stderr.
 above_chance() {
+  [[ -f $OUT/$1/dense/$2/analysis.json ]] || return 2
   python - "$OUT/$1/dense/$2" <<'EOF'
-import csv, json, sys
-from pathlib import Path
-d = Path(sys.argv[1])
-if not (d / "analysis.json").is_file():
-    sys.exit(2)
-lo = json.loads((d / "analysis.json").read_text())["acc_ci"][0]
-from prunelens.metrics.chance import above_chance, chance_levels, describe
-with open(d / "samples.csv", newline="") as f:
-    rows = [r for r in csv.DictReader(f) if r["depth"] == "0"]
-lv = chance_levels([int(r["gold"]) for r in rows], [int(r["n_options"]) for r in rows])
-print(f"dense accuracy CI lower bound {lo:.3f}, {describe(lv)}", file=sys.stderr)
-sys.exit(0 if above_chance(lo, lv) else 1)
+import sys
+from prunelens.analyze import chance_of_run
+ok, why = chance_of_run(sys.argv[1])
+print(why, file=sys.stderr)
+sys.exit(0 if ok else 1)
 EOF
 }
 
@@ -75,14 +69,14 @@ if want dense; then
 fi
 
 # 2. The letter format (the paper's), on ARC-Easy first; on every other task only for a model whose ARC-Easy letter
-#    accuracy CI lies above chance (1/4): below chance there is no decision for the lens to find.
+#    accuracy CI lies above chance (analyze.chance_of_run): below chance there is no decision for the lens to find.
 if want letter; then
   for MD in "${MODELS[@]}"; do
     part "letter_${MD}_arc_easy" "$OUT/$MD/letter/arc_easy/analysis.json" \
       prunelens analyze $(M "$MD") --format letter --tasks arc_easy --sample "$N" --overwrite \
         --out "$OUT/$MD/letter/arc_easy"
-    if python -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))['acc_ci'][0] > 0.25 else 1)" \
-        "$OUT/$MD/letter/arc_easy/analysis.json"; then
+    if python -c "import sys; from prunelens.analyze import chance_of_run; sys.exit(0 if chance_of_run(sys.argv[1])[0] else 1)" \
+        "$OUT/$MD/letter/arc_easy"; then
       for T in "${TASKS[@]:1}"; do
         part "letter_${MD}_$T" "$OUT/$MD/letter/$T/analysis.json" \
           prunelens analyze $(M "$MD") --format letter --tasks "$T" --sample "$N" --overwrite \
