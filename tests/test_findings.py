@@ -276,3 +276,30 @@ def test_referee_questions_combine_each_cases_answer_per_model_and_jointly():
                                                     "the logit lens", "status": HOLDS, "evidence": "e"}]}
     f = F.findings(R(readout=[old]))[-1]
     assert f.status == HOLDS and f.claim.startswith("The tuned lens")
+
+
+def test_runs_at_chance_are_left_out_of_every_claim_and_named(tmp_path, monkeypatch):
+    """A model answering "yes" to every BoolQ question has no transition to find: its analysis (flagged by analyze,
+    or judged from an older run's samples.csv) and its trajectory are left out, and `at_chance` says why."""
+    b = {**_analysis(None, [None, None]), "model": "m2", "above_chance": False, "acc_ci": [0.56, 0.65],
+         "chance_levels": {"uniform": 0.5, "constant": 0.608, "constant_option": 1, "floor": 0.608}}
+    a = {**_analysis(9, [7, 11]), "above_chance": True}
+    # an older run without the flag: decided from its files (gold 62% option 1, accuracy CI [0.55, 0.66])
+    pd.DataFrame({"sample_id": range(100), "depth": 0, "gold": [1] * 62 + [0] * 38, "n_options": 2}).to_csv(
+        tmp_path / "samples.csv", index=False)
+    import json
+    (tmp_path / "analysis.json").write_text(json.dumps({"acc_ci": [0.55, 0.66]}))
+    c = {**_analysis(None, [None, None]), "_dir": str(tmp_path)}
+    t = {"model": "m2", "task": "boolq", "num_layers": 18, "n_samples": 200, "chance": 0.5,
+         "dense": {"acc": 0.64, "label_distribution": [0.36, 0.64]},
+         "steps": [{"removed": [1], "ratio": 1 / 18, "acc": 0.64}]}
+    r = R(analysis=[a, b, c], trajectory=[t])
+    gone = F.at_chance(r)
+    assert [(k, x is y) for (k, _, x), y in zip(gone, (b, c, t))] == [("analysis", True), ("analysis", True),
+                                                                        ("trajectory", True)]
+    assert "0.608 (always option 1)" in gone[0][1] and "0.620 (always option 1)" in gone[1][1]
+    # without the two at-chance runs, the transition claim rests on `a` alone: holds (with them: does not hold)
+    monkeypatch.setattr(F, "CHECKS", [F.transition_exists, F.sudden_collapse])
+    assert F.transition_exists(r).status == FAILS
+    exists, collapse = F.findings(r)
+    assert exists.status == HOLDS and collapse.status == NODATA and "boolq" not in collapse.evidence

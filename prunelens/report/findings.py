@@ -613,7 +613,42 @@ CHECKS = [transition_exists, transition_identified, transition_where_identified,
           ip_vs_oneshot]
 
 
+def at_chance(R) -> list[tuple[str, str, dict]]:
+    """(kind, why, result) of each decision-lens run and pruning trajectory whose dense accuracy is not above chance
+    (metrics/chance.py: both the uniform chance and the accuracy of always giving one option). A model that decides
+    nothing on a task says nothing about where its decision forms or how pruning destroys it, so the claims leave
+    these out (and say so) instead of counting them against the paper or for it."""
+    from ..analyses.correlation import point_from_trajectory
+    from ..analyze import chance_of_run
+    out = []
+    for a in R.get("analysis", []):
+        ok = a.get("above_chance")
+        why = ""
+        if ok is None and a.get("_dir") and (Path(a["_dir"]) / "samples.csv").is_file():
+            try:
+                ok, why = chance_of_run(a["_dir"])
+            except (KeyError, ValueError):
+                ok = None
+        elif ok is False and a.get("chance_levels"):
+            from ..metrics.chance import describe
+            why = f"accuracy CI lower bound {a['acc_ci'][0]:.3f}, {describe(a['chance_levels'])}"
+        if ok is False:
+            out.append(("analysis", why, a))
+    for t in R.get("trajectory", []):
+        pt = point_from_trajectory(t)
+        if pt.get("at_chance"):
+            out.append(("trajectory", pt["at_chance_why"], t))
+    return out
+
+
+def _above_chance_only(R) -> dict:
+    drop = {id(r) for _, _, r in at_chance(R)}
+    return {k: (v if k.startswith("_") or k not in ("analysis", "trajectory") else [r for r in v if id(r) not in drop])
+            for k, v in R.items()}
+
+
 def findings(R) -> list[Finding]:
+    R = _above_chance_only(R)
     extra = REFEREE_CHECKS if R.get("restore") or R.get("readout") else []
     return [check(R) for check in CHECKS + extra]
 

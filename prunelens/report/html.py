@@ -512,7 +512,19 @@ def s_findings(R, tmp) -> str:
             "<p class=note>Every verdict is read off a 95% interval, shown with the numbers: <b class=holds>holds</b> "
             "= the interval excludes the null; <b class=does>does not hold</b> = it excludes the claim; "
             "<b class=not>not resolved at this n</b> = it contains both (more questions or seeds could decide it); "
-            "not enough data = nothing to decide on.</p>" + _per_model(R) + f"<ol>{items}</ol>")
+            "not enough data = nothing to decide on.</p>" + _left_out(R) + _per_model(R) + f"<ol>{items}</ol>")
+
+
+def _left_out(R) -> str:
+    from .findings import at_chance
+    gone = at_chance(R)
+    if not gone:
+        return ""
+    li = "".join(f"<li>{kind} {esc(Path(str(r.get('model', '?'))).name)}/{esc(str(r.get('task', '?')))}"
+                 + (f" ({esc(r['_dir'])})" if r.get("_dir") else "") + f": {esc(why)}</li>" for kind, why, r in gone)
+    return ("<p class=note>Left out of every claim as <b>at chance</b> (the dense accuracy's 95% interval reaches the "
+            "uniform chance or the accuracy of always giving one option: the model decides nothing there):</p>"
+            f"<ul class=note>{li}</ul>")
 
 
 def build_report(run_dirs, out, title: str = "prunelens report", figures_dir=None, findings_dir=None) -> Path:
