@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .engine.score import Scores, score
-from .metrics.chance import above_chance, chance_levels
+from .metrics.chance import chance_levels, judge
 from .metrics import (decision_margin, depth_summary, phases, predictions, transition_estimators, transition_point,
                       transition_point_bootstrap)
 from .results import now, versions, write_json
@@ -61,7 +61,8 @@ def measure(lm, samples, fmt: str = "cloze", *, score_kind: str = "raw", margin:
     # constant answer's accuracy is the second chance level (metrics/chance.py).
     lv = chance_levels(sc.gold, sc.n_options)
     summary = {**ph, "tau": tau, "acc": final["acc"], "acc_ci": final["acc_ci"], "dm_final": final["dm_mean"],
-               "dm_final_ci": final["dm_ci"], "chance_levels": lv, "above_chance": above_chance(final["acc_ci"][0], lv)}
+               "dm_final_ci": final["dm_ci"], "chance_levels": lv,
+               "above_chance": judge(final["acc"], len(sc.gold), lv)[0]}
     if sc.norm is not None:
         summary["acc_raw"], summary["acc_norm"] = final["acc_raw"], final["acc_norm"]
     return Measurement(sc, rows, summary)
@@ -190,15 +191,13 @@ def _scores_from_csv(csv, score_kind: str, ids: list) -> tuple[np.ndarray, np.nd
     return scores, first["gold"].to_numpy(), first["n_options"].to_numpy()
 
 
-def chance_of_run(run_dir: str | Path) -> tuple[bool, str]:
-    """(above chance?, why) for a saved analyze run: its final accuracy CI's lower bound against both chance levels
-    of its questions (metrics/chance.py), from analysis.json and samples.csv, so runs made before analyze recorded
-    `chance_levels` are judged by the same rule. The study scripts gate pruning and readouts on it."""
-    from .metrics.chance import describe
+def chance_of_run(run_dir: str | Path) -> tuple[bool | None, str]:
+    """(above chance?, why) for a saved analyze run, by metrics.chance.judge on its final accuracy and the chance
+    levels of its questions (from samples.csv, so runs made before analyze recorded them are judged the same way).
+    The study scripts gate pruning and readouts on it; the report leaves runs at chance out of its claims."""
     from .results import read_json
     run = Path(run_dir)
-    lo = read_json(run / "analysis.json")["acc_ci"][0]
+    res = read_json(run / "analysis.json")
     df = pd.read_csv(run / "samples.csv", usecols=["sample_id", "depth", "gold", "n_options"])
     first = df[df["depth"] == df["depth"].min()]
-    lv = chance_levels(first["gold"].to_numpy(), first["n_options"].to_numpy())
-    return above_chance(lo, lv), f"accuracy CI lower bound {lo:.3f}, {describe(lv)}"
+    return judge(res["acc"], len(first), chance_levels(first["gold"].to_numpy(), first["n_options"].to_numpy()))

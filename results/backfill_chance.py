@@ -42,8 +42,8 @@ for f in sorted(Path("results/plan").glob("*/*/plan.json")):
     atomic_write_text(f.parent / "plan.md", summary_md(p))    # its warning, where the point is at chance
     print(f"{f}: constant_chance {lv['constant']:.3f} (always option {lv['constant_option']})")
 
-for f in sorted([*Path("results/prune_gemma3_270m").glob("*/*/trajectory.json"),
-                 *Path("results/study/trajectories").glob("*/*/trajectory.json")]):
+for f in sorted([*Path("results/prune_gemma3_270m").rglob("trajectory.json"),
+                 *Path("results/study/trajectories").rglob("trajectory.json")]):
     t = json.loads(f.read_text())
     if "label_distribution" in t["dense"]:
         continue

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from prunelens.metrics.chance import above_chance, chance_levels, wilson
+from prunelens.metrics.chance import chance_levels, judge, levels, wilson
 
 
 def test_levels_are_the_expected_accuracies_of_random_and_constant_answers():
@@ -25,9 +25,21 @@ def test_a_model_that_always_says_yes_is_not_above_chance():
     lv = chance_levels(gold, np.full(400, 2))
     acc = (np.ones(400, int) == gold).mean()
     lo, _ = wilson(int(acc * 400), 400)
-    assert lo > lv["uniform"] and not above_chance(lo, lv)
-    # a model that is right on 75%: above both
-    assert above_chance(wilson(300, 400)[0], lv)
+    assert lo > lv["uniform"]                                  # the uniform level alone would call it above chance
+    ok, why = judge(acc, 400, lv)
+    assert ok is False and "0.620 (always option 1)" in why
+    assert judge(0.75, 400, lv)[0] is True                     # right on 75%: above both
+    # the Wilson bound decides: just above the floor on one side, just at it on the other
+    k = next(k for k in range(248, 400) if wilson(k, 400)[0] > 0.62)
+    assert judge(k / 400, 400, lv)[0] is True and judge((k - 1) / 400, 400, lv)[0] is False
+
+
+def test_unknown_constant_level_is_not_a_verdict():
+    lv = levels(0.5)                                           # a stored trajectory without its gold shares
+    ok, why = judge(0.75, 400, lv)
+    assert ok is None and "not known" in why
+    assert judge(0.52, 400, lv)[0] is False                    # at the uniform level: at chance whatever the rest
+    assert judge(0.75, 0, lv) == (None, "no questions")
 
 
 def test_wilson_equals_scipy():

@@ -87,13 +87,20 @@ def test_a_point_at_chance_is_dropped_with_why():
            traj("t3", 8, [0.3, 0.2, 0.2, 0.2]), traj("yes", 4, [0.6, 0.3, 0.2, 0.2], dense=0.64)]
     for t in trs:
         t["n_samples"] = 200
+        t["dense"]["label_distribution"] = [0.25] * 4
     trs[3]["dense"]["label_distribution"] = [0.36, 0.64]
     pts = [point_from_trajectory(t) for t in trs]
     assert [p["at_chance"] for p in pts] == [False, False, False, True]
-    assert pts[3]["constant_chance"] == 0.64 and "always giving one option 0.640" in pts[3]["at_chance_why"]
+    assert pts[3]["constant_chance"] == 0.64 and "0.640 (always option 1)" in pts[3]["at_chance_why"]
+    # without the gold shares nothing is known above the uniform level (kept), below it the point is at chance
+    t = traj("old", 4, [0.6, 0.3], dense=0.64)
+    t["n_samples"] = 200
+    assert point_from_trajectory(t)["at_chance"] is None
+    t["dense"]["acc"] = 0.30
+    assert point_from_trajectory(t)["at_chance"] is True
     res = correlate(pts)
     assert res["n"] == 3 and [d["task"] for d in res["dropped"]] == ["yes"]
-    assert res["dropped"][0]["why"].startswith("at chance: dense accuracy 0.640")
+    assert res["dropped"][0]["why"].startswith("at chance: accuracy 0.640")
     # balanced gold: the same accuracy is far above chance, and the point counts
     trs[3]["dense"]["label_distribution"] = [0.5, 0.5]
     p = point_from_trajectory(trs[3])

@@ -280,26 +280,47 @@ def test_referee_questions_combine_each_cases_answer_per_model_and_jointly():
 
 def test_runs_at_chance_are_left_out_of_every_claim_and_named(tmp_path, monkeypatch):
     """A model answering "yes" to every BoolQ question has no transition to find: its analysis (flagged by analyze,
-    or judged from an older run's samples.csv) and its trajectory are left out, and `at_chance` says why."""
-    b = {**_analysis(None, [None, None]), "model": "m2", "above_chance": False, "acc_ci": [0.56, 0.65],
-         "chance_levels": {"uniform": 0.5, "constant": 0.608, "constant_option": 1, "floor": 0.608}}
-    a = {**_analysis(9, [7, 11]), "above_chance": True}
-    # an older run without the flag: decided from its files (gold 62% option 1, accuracy CI [0.55, 0.66])
+    or judged from an older run's samples.csv) and its trajectory are left out with every result on the same
+    questions (a random-seed trajectory that records no gold shares, a controls run), and the table says why."""
+    import json
+    lv = {"uniform": 0.5, "constant": 0.608, "constant_option": 1, "floor": 0.608}
+    a = {**_analysis(9, [7, 11]), "acc": 0.9, "n_samples": 100,
+         "chance_levels": {"uniform": 0.25, "constant": 0.3, "constant_option": 0, "floor": 0.3}}
+    b = {**_analysis(None, [None, None]), "model": "m2", "task": "boolq", "acc": 0.608, "n_samples": 400,
+         "chance_levels": lv}
+    # an older run without the levels: judged from its files (gold 62% option 1, accuracy 0.60)
     pd.DataFrame({"sample_id": range(100), "depth": 0, "gold": [1] * 62 + [0] * 38, "n_options": 2}).to_csv(
         tmp_path / "samples.csv", index=False)
-    import json
-    (tmp_path / "analysis.json").write_text(json.dumps({"acc_ci": [0.55, 0.66]}))
-    c = {**_analysis(None, [None, None]), "_dir": str(tmp_path)}
-    t = {"model": "m2", "task": "boolq", "num_layers": 18, "n_samples": 200, "chance": 0.5,
-         "dense": {"acc": 0.64, "label_distribution": [0.36, 0.64]},
-         "steps": [{"removed": [1], "ratio": 1 / 18, "acc": 0.64}]}
-    r = R(analysis=[a, b, c], trajectory=[t])
+    (tmp_path / "analysis.json").write_text(json.dumps({"acc": 0.60, "acc_ci": [0.5, 0.7]}))
+    c = {**_analysis(None, [None, None]), "task": "old", "_dir": str(tmp_path)}
+
+    def traj(model, task, accs, dense, lab=None, method="iterative"):
+        st = [{"removed": list(range(i + 1)), "ratio": (i + 1) / 18, "acc": x, "acc_ci": [x - 0.02, x + 0.02]}
+              for i, x in enumerate(accs)]
+        d = {"acc": dense, "acc_ci": [dense - 0.02, dense + 0.02], "removed": [], "transition_point": 9,
+             "tp_ci": [7, 11]}
+        if lab:
+            d["label_distribution"] = lab
+        return {"model": model, "task": task, "num_layers": 18, "n_samples": 200, "split": "validation",
+                "chance": 0.5, "params": {"method": method, "format": "cloze"}, "dense": d, "steps": st}
+
+    t = traj("m2", "boolq", [0.64, 0.64, 0.64], 0.64, [0.36, 0.64])
+    seed = traj("m2", "boolq", [0.64, 0.6, 0.4], 0.64, method="random")       # no gold shares of its own
+    ok = traj("m1", "piqa", [0.8, 0.79, 0.55], 0.8, [0.5, 0.5])
+    ctl = {"model": "m2", "task": "boolq", "n_samples": 200, "split": "validation", "format": "cloze"}
+    r = R(analysis=[a, b, c], trajectory=[t, seed, ok], controls=[ctl])
     gone = F.at_chance(r)
-    assert [(k, x is y) for (k, _, x), y in zip(gone, (b, c, t))] == [("analysis", True), ("analysis", True),
-                                                                        ("trajectory", True)]
+    assert len(gone) == 3 and [(k, x is y) for (k, _, x), y in zip(gone, (b, c, t))] == [
+        ("analysis", True), ("analysis", True), ("trajectory", True)]
     assert "0.608 (always option 1)" in gone[0][1] and "0.620 (always option 1)" in gone[1][1]
-    # without the two at-chance runs, the transition claim rests on `a` alone: holds (with them: does not hold)
+    kept = F._above_chance_only(r)
+    assert kept["trajectory"] == [ok] and kept["controls"] == [] and kept["analysis"] == [a]
+    # without them the transition claim rests on `a`: holds (with b and c: does not hold); the collapse claim reads
+    # the one trajectory above chance
     monkeypatch.setattr(F, "CHECKS", [F.transition_exists, F.sudden_collapse])
-    assert F.transition_exists(r).status == FAILS
+    assert F.transition_exists(r).status == FAILS and "boolq" in F.sudden_collapse(r).evidence
     exists, collapse = F.findings(r)
-    assert exists.status == HOLDS and collapse.status == NODATA and "boolq" not in collapse.evidence
+    assert exists.status == HOLDS and "boolq" not in collapse.evidence and "m1/piqa" in collapse.evidence
+    tab = F.claim_table(r)
+    assert [x["task"] for x in tab["left_out"]] == ["boolq", "old", "boolq"]
+    assert "Left out as at chance" in F.claim_table_md(tab) and "m2/boolq (n = 200" in F.claim_table_md(tab)

@@ -124,6 +124,10 @@ def test_cli_plan_verify_and_export(tmp_path, capsys):
     gold = Counter(s.gold for s in load_task(str(spec)).samples)
     assert p["constant_chance"] == pytest.approx(max(gold.values()) / 10)
     assert gold[p["constant_option"]] == max(gold.values())
+    from prunelens.plan.run import summary_md                     # plan.md warns exactly when the plan is at chance
+    from prunelens.plan.evaluate import at_chance
+    assert ("**Warning**: at chance" in summary_md(p)) == bool(at_chance(p))
+    assert "**Warning**: at chance" in summary_md({**p, "constant_chance": p["dense"]["acc"]})
     assert load_model(str(tmp_path / "pruned"), device="cpu").anatomy.num_layers == 5 - len(rem)
     eff = {e["layer"]: e for e in p["single_layer_effects"]}
     assert eff[1]["d_acc"] == 0 and eff[3]["d_acc"] == 0 and abs(eff[1]["d_dm"]) < 1e-5
@@ -213,13 +217,13 @@ def test_leave_one_out_evaluation_on_planted_points(tmp_path, capsys):
     low = [{**p, "plan": {**p["plan"], "dense": {**p["plan"]["dense"], "acc": 0.27}}} if i == 0 else p
            for i, p in enumerate(points)]
     r2 = evaluate(low)
-    assert [e["model"] for e in r2["excluded"]] == ["m0"] and "reaches chance 0.250" in r2["excluded"][0]["why"]
+    assert [e["model"] for e in r2["excluded"]] == ["m0"] and "chance 0.250 (uniform)" in r2["excluded"][0]["why"]
     assert r2["scores"] == evaluate(points[1:])["scores"] and len(r2["points"]) == 3
     # ... and so is one whose dense accuracy is what always giving one option scores (a "yes" to every question)
     const = [{**p, "plan": {**p["plan"], "constant_chance": p["plan"]["dense"]["acc"]}} if i == 1 else p
              for i, p in enumerate(points)]
     r3 = evaluate(const)
-    assert [e["model"] for e in r3["excluded"]] == ["m1"] and "always giving one option" in r3["excluded"][0]["why"]
+    assert [e["model"] for e in r3["excluded"]] == ["m1"] and "(always option" in r3["excluded"][0]["why"]
     # a trajectory of other questions is no ground truth for the plan
     from prunelens.plan.evaluate import same_questions
     t = json.loads((tmp_path / "traj" / "m0" / "qa" / "tail" / "trajectory.json").read_text())

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..metrics.chance import wilson
+from ..metrics.chance import judge, levels
 from ..metrics.estimators import NAMES
 from . import trajectories as T
 
@@ -63,20 +63,15 @@ def point_from_trajectory(traj: dict, gamma: float = 0.5, source: str = "") -> d
 
 
 def _chance_check(traj: dict, d: dict, acc, uniform) -> dict:
-    """Is the dense model above chance on these questions (metrics/chance.py: the Wilson interval of its accuracy
-    above both the uniform chance and the accuracy of always giving one option, the gold shares the trajectory
-    records as `label_distribution`)? A point at chance has a "critical ratio" made of noise. None: not known."""
-    n, lab = traj.get("n_samples"), d.get("label_distribution")
+    """metrics.chance.judge on the dense model of a trajectory, with the gold shares it records
+    (`label_distribution`). at_chance None: not known (no accuracy or chance; or above the uniform level with the
+    gold shares not recorded). A point at chance has a "critical ratio" made of noise."""
+    lab = d.get("label_distribution")
     const = max(lab) if lab else None
-    if acc is None or uniform is None or not n:
+    if acc is None or uniform is None or not traj.get("n_samples"):
         return {"constant_chance": const, "at_chance": None}
-    lo, hi = wilson(round(acc * n), n)
-    floor = max(uniform, const or 0.0)
-    if lo > floor:
-        return {"constant_chance": const, "at_chance": False}
-    what = "always giving one option" if const is not None and const > uniform else "chance"
-    return {"constant_chance": const, "at_chance": True,
-            "at_chance_why": f"dense accuracy {acc:.3f} [{lo:.3f}, {hi:.3f}] (n = {n}) reaches {what} {floor:.3f}"}
+    ok, why = judge(acc, traj["n_samples"], levels(uniform, const, int(np.argmax(lab)) if lab else None))
+    return {"constant_chance": const, "at_chance": None if ok is None else not ok, "at_chance_why": why}
 
 
 def correlate(points: list[dict]) -> dict:

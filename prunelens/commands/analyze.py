@@ -40,11 +40,10 @@ def cmd_analyze(a) -> int:
 
 
 def _warn_chance(r: dict) -> None:
-    lv = r.get("chance_levels")
-    if lv and not r.get("above_chance", True):
-        from ..metrics.chance import describe
-        print(f"warning: the accuracy CI reaches chance ({describe(lv)}): the model decides nothing measurable "
-              f"here, and transition depths, critical ratios and plans on this task mean nothing")
+    if r.get("above_chance") is False:
+        from ..metrics.chance import judge
+        print(f"warning: at chance: {judge(r['acc'], r['n_samples'], r['chance_levels'])[1]}. The model decides "
+              f"nothing measurable here; transition depths, critical ratios and plans on this task mean nothing")
 
 
 def _tp_ci(r: dict) -> str:

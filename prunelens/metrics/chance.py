@@ -41,11 +41,27 @@ def chance_levels(gold, n_options) -> dict:
             "floor": max(uniform, float(share[j]))}
 
 
-def above_chance(acc_ci_low: float, levels: dict) -> bool:
-    """True when the accuracy CI's lower bound lies above both chance levels."""
-    return acc_ci_low > levels["floor"]
+def levels(uniform: float, constant: float | None = None, constant_option: int | None = None) -> dict:
+    """The levels from stored numbers (a plan, a trajectory); constant None: not known."""
+    return {"uniform": float(uniform), "constant": constant, "constant_option": constant_option,
+            "floor": max(float(uniform), constant if constant is not None else 0.0)}
 
 
-def describe(levels: dict) -> str:
-    return (f"chance {levels['uniform']:.3f} (uniform), {levels['constant']:.3f} (always option "
-            f"{levels['constant_option']})")
+def judge(acc: float, n: int, lv: dict) -> tuple[bool | None, str]:
+    """(above chance?, why): the Wilson 95% interval of accuracy `acc` on n questions against both levels. This one
+    rule decides everywhere (analyze, the study gates, Figure 8, plan-eval, the report), so a run and a trajectory
+    on the same questions can never be judged differently. None: above the uniform level but the constant level is
+    not known."""
+    if not n:
+        return None, "no questions"
+    lo, hi = wilson(round(acc * n), n)
+    txt = f"accuracy {acc:.3f} [{lo:.3f}, {hi:.3f}] (n = {n}), {describe(lv)}"
+    if lo <= lv["uniform"] or (lv["constant"] is not None and lo <= lv["constant"]):
+        return False, txt
+    return (True, txt) if lv["constant"] is not None else (None, txt + "; the constant level is not known")
+
+
+def describe(lv: dict) -> str:
+    const = ("always one option: not known" if lv.get("constant") is None else
+             f"{lv['constant']:.3f} (always option {lv['constant_option']})")
+    return f"chance {lv['uniform']:.3f} (uniform), {const}"

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..analyses import trajectories as T
 from ..analyses.correlation import point_from_trajectory
-from ..metrics.chance import wilson
+from ..metrics.chance import judge, levels, wilson
 from ..results import read_json
 from .predict import critical_k, predicted_curve
 
@@ -155,16 +155,13 @@ def _acc_at(traj: dict, k: int) -> float | None:
 
 
 def at_chance(plan: dict) -> str | None:
-    """Why a point cannot be scored (its dense accuracy's Wilson interval reaches chance: the uniform chance or, when
-    the plan records it, the accuracy of always giving the best option position, metrics.chance), else None."""
-    n, acc, chance = plan.get("n_samples"), plan["dense"]["acc"], plan["chance"]
-    const = plan.get("constant_chance")
-    floor, what = (const, "the accuracy of always giving one option,") if const is not None and const > chance else (chance, "chance")
-    ci = wilson(round(acc * n), n) if n else None
-    if ci is None or ci[0] <= floor:
-        return (f"dense accuracy {acc:.3f}, 95% CI [{ci[0]:.3f}, {ci[1]:.3f}] (n = {n}), reaches {what} "
-                f"{floor:.3f}" if ci else "no questions")
-    return None
+    """Why a point cannot be scored (metrics.chance.judge: its dense accuracy's Wilson interval reaches the uniform
+    chance or, when the plan records it, the accuracy of always giving the best option), else None."""
+    if not plan.get("n_samples"):
+        return "no questions"
+    lv = levels(plan["chance"], plan.get("constant_chance"), plan.get("constant_option"))
+    ok, why = judge(plan["dense"]["acc"], plan["n_samples"], lv)
+    return None if ok is not False else why
 
 
 def evaluate(points, truth_method: str = "ip_skip") -> dict:

@@ -188,10 +188,8 @@ def summary_md(p: dict) -> str:
              f"- Dense accuracy {p['dense']['acc']:.3f} on n = {p['n_samples']} ({p.get('format')}, score "
              f"{p.get('score_kind')}); chance {p['chance']:.3f}; transition depth {p['tp']} ({p['tp_source']}).",
              f"- Predicted critical ratio (accuracy below halfway to chance): {crit}.",
-             *([f"- **Warning**: always answering option {p['constant_option']} scores {p['constant_chance']:.3f} on "
-                f"these questions, above the uniform chance, and the {why}: the model may decide nothing here, and "
-                f"its critical ratio would mean nothing."] if (why := at_chance(p)) and p.get("constant_chance")
-               is not None and p["constant_chance"] > p["chance"] else []),
+             *([f"- **Warning**: at chance: {why}. The model may decide nothing on these questions, and its "
+                f"critical ratio would mean nothing."] if (why := at_chance(p)) else []),
              f"- Recommended: remove {r['k']} layer(s) {r['removed']} (ratio {r['ratio']:.3f}); predicted accuracy "
              f"{r['predicted_acc']:.3f} {ci(r['predicted_acc_ci'])}, change {r['predicted_d_acc']:+.3f} "
              f"{ci(r['predicted_d_acc_ci'])}" + (f" (budget: expected drop <= {p['max_drop']})"

@@ -613,25 +613,34 @@ CHECKS = [transition_exists, transition_identified, transition_where_identified,
           ip_vs_oneshot]
 
 
+def _key(r: dict) -> tuple:
+    """The questions a result was measured on, and how they were asked: model, task, number, split, format (a model
+    at chance in the letter format may well decide the same questions in the cloze format)."""
+    n = r.get("n_samples")                               # per-task dicts (ablation over tasks) never match one run
+    return (Path(str(r.get("model"))).name, str(r.get("task")), n if isinstance(n, int) else str(n),
+            str(r.get("split")), r.get("format") or (r.get("params") or {}).get("format"))
+
+
 def at_chance(R) -> list[tuple[str, str, dict]]:
     """(kind, why, result) of each decision-lens run and pruning trajectory whose dense accuracy is not above chance
-    (metrics/chance.py: both the uniform chance and the accuracy of always giving one option). A model that decides
+    (metrics.chance.judge: the uniform chance and the accuracy of always giving one option). A model that decides
     nothing on a task says nothing about where its decision forms or how pruning destroys it, so the claims leave
-    these out (and say so) instead of counting them against the paper or for it."""
+    out every result on those questions (`_above_chance_only`) instead of counting them for or against the paper.
+    A run whose levels cannot be known (an old file without gold answers) is kept."""
     from ..analyses.correlation import point_from_trajectory
     from ..analyze import chance_of_run
+    from ..metrics.chance import judge
     out = []
     for a in R.get("analysis", []):
-        ok = a.get("above_chance")
-        why = ""
-        if ok is None and a.get("_dir") and (Path(a["_dir"]) / "samples.csv").is_file():
+        if a.get("chance_levels") and a.get("n_samples"):
+            ok, why = judge(a["acc"], a["n_samples"], a["chance_levels"])
+        elif a.get("_dir") and (Path(a["_dir"]) / "samples.csv").is_file():
             try:
                 ok, why = chance_of_run(a["_dir"])
-            except (KeyError, ValueError):
+            except (KeyError, ValueError):          # no gold column: the levels cannot be known
                 ok = None
-        elif ok is False and a.get("chance_levels"):
-            from ..metrics.chance import describe
-            why = f"accuracy CI lower bound {a['acc_ci'][0]:.3f}, {describe(a['chance_levels'])}"
+        else:
+            ok = None
         if ok is False:
             out.append(("analysis", why, a))
     for t in R.get("trajectory", []):
@@ -642,13 +651,18 @@ def at_chance(R) -> list[tuple[str, str, dict]]:
 
 
 def _above_chance_only(R) -> dict:
-    drop = {id(r) for _, _, r in at_chance(R)}
-    return {k: (v if k.startswith("_") or k not in ("analysis", "trajectory") else [r for r in v if id(r) not in drop])
-            for k, v in R.items()}
+    """R without every result (any kind) on the questions of a run or trajectory at chance, e.g. all random seeds
+    and controls of an at-chance trajectory; `_left_out` lists what decided it."""
+    gone = at_chance(R)
+    keys = {_key(r) for _, _, r in gone}
+    out = {k: (v if k.startswith("_") else [r for r in v if _key(r) not in keys]) for k, v in R.items()}
+    out["_left_out"] = [{"kind": k, "model": _key(r)[0], "task": r.get("task"), "n": r.get("n_samples"),
+                         "dir": r.get("_dir"), "why": why} for k, why, r in gone]
+    return out
 
 
 def findings(R) -> list[Finding]:
-    R = _above_chance_only(R)
+    R = R if "_left_out" in R else _above_chance_only(R)
     extra = REFEREE_CHECKS if R.get("restore") or R.get("readout") else []
     return [check(R) for check in CHECKS + extra]
 
@@ -688,6 +702,7 @@ def claim_table(R) -> dict:
     """Every claim on each model and jointly: {"models": [...], "rows": [{"claim", "per_model": {model: {"status",
     "evidence"}}, "joint", "joint_note", "pooled": {"status", "evidence"}}]} (JSON-ready, the report's
     findings.json)."""
+    R = _above_chance_only(R)
     parts = by_model(R)
     pooled = findings(R)
     per = {m: findings(sub) for m, sub in parts.items()}
@@ -697,12 +712,15 @@ def claim_table(R) -> dict:
         st, note = joint_verdict({m: x["status"] for m, x in pm.items()}, f.status)
         rows.append({"claim": f.claim, "per_model": pm, "joint": st, "joint_note": note,
                      "pooled": {"status": f.status, "evidence": f.evidence}})
-    return {"models": list(parts), "rows": rows}
+    return {"models": list(parts), "rows": rows, "left_out": R["_left_out"]}
 
 
 def claim_table_md(t: dict) -> str:
     """The claim table as Markdown (one row per claim: each model's verdict, the joint verdict)."""
     head = "| claim | " + " | ".join(t["models"]) + " | joint |\n| --- |" + " --- |" * (len(t["models"]) + 1) + "\n"
+    gone = "".join(f"- Left out as at chance, with every result on the same questions: {x['kind']} {x['model']}/"
+                   f"{x['task']} (n = {x['n']}, {x['dir']}): {x['why']}.\n" for x in t.get("left_out", []))
+    gone = "\n" + gone if gone else ""
     return head + "".join("| " + r["claim"].replace("|", "/") + " | "
                           + " | ".join(r["per_model"][m]["status"] for m in t["models"]) + f" | **{r['joint']}** |\n"
-                          for r in t["rows"])
+                          for r in t["rows"]) + gone

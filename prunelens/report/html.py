@@ -522,8 +522,9 @@ def _left_out(R) -> str:
         return ""
     li = "".join(f"<li>{kind} {esc(Path(str(r.get('model', '?'))).name)}/{esc(str(r.get('task', '?')))}"
                  + (f" ({esc(r['_dir'])})" if r.get("_dir") else "") + f": {esc(why)}</li>" for kind, why, r in gone)
-    return ("<p class=note>Left out of every claim as <b>at chance</b> (the dense accuracy's 95% interval reaches the "
-            "uniform chance or the accuracy of always giving one option: the model decides nothing there):</p>"
+    return ("<p class=note>Left out of every claim as <b>at chance</b>, with every result on the same questions "
+            "(the dense accuracy's 95% Wilson interval reaches the uniform chance or the accuracy of always giving one "
+            "option: the model decides nothing there):</p>"
             f"<ul class=note>{li}</ul>")
 
 

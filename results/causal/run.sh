@@ -55,12 +55,12 @@ for C in $CASES; do
   fi
   # A trajectory that never falls halfway to chance has no critical ratio: no removal set to restore (a case named
   # on the command line or added later may be one).
-  if ! python -c "import json,sys
-from prunelens.causal.run import critical_removal
-critical_removal(json.load(open(sys.argv[1])))" "${TRAJ[$C]}/trajectory.json" 2>/dev/null; then
+  rc=0; python results/gate.py has-critical "${TRAJ[$C]}/trajectory.json" > /dev/null || rc=$?
+  if (( rc == 1 )); then
     echo "[causal] $C: left out, its trajectory never falls halfway to chance (${TRAJ[$C]})" | tee -a "$OUT/run.log"
     continue
   fi
+  (( rc == 0 )) || { echo "[causal] $C: cannot read ${TRAJ[$C]}; stopping" >&2; exit 1; }
   read -r TP TP_FROM TP_VERDICT < <(pick_tp "${DENSE[$C]}")
   mkdir -p "$D"
   echo "tp=$TP from ${DENSE[$C]} ($TP_FROM, $TP_VERDICT); removal from ${TRAJ[$C]} at its critical ratio" > "$D/TP.txt"
@@ -95,8 +95,9 @@ print(a[0]['pruned_depth'] if a else '')" "$D/restore/restore.json")
         prunelens analyze --model "$M" --data-dir "$DATA" --tasks arc_easy --format letter --sample "$N" --seed 0 \
           "${X[@]}" --overwrite --out "$OUT/$M/letter/$V"
     done
-    if python -c "import sys; from prunelens.analyze import chance_of_run; sys.exit(0 if chance_of_run(sys.argv[1])[0] else 1)" \
-        "$OUT/$M/letter/plain"; then
+    rc=0; python results/gate.py run-above-chance "$OUT/$M/letter/plain" > /dev/null || rc=$?
+    (( rc <= 1 )) || { echo "[causal] cannot tell whether $M is above chance in the letter format; stopping" >&2; exit 1; }
+    if (( rc == 0 )); then
       part "readout_letter_${M}" "$OUT/$M/letter/readout/readout.json" \
         prunelens readout --model "$M" --data-dir "$DATA" --tasks arc_easy --format letter --sample "$N" --seed 0 \
           --train-split validation --n-train "$N" --overwrite --out "$OUT/$M/letter/readout"

@@ -39,36 +39,18 @@ else:
 PY
 }
 
-# A point whose trajectory's dense accuracy is at chance (its Wilson interval reaches the study2 dense run's chance:
-# the mean of 1/options or, when larger, the accuracy of always giving one option; metrics/chance.py) is not
-# planned: plan-eval would leave it out of every score (`at_chance`), so it costs CPU and scores nothing. Prints why and exits 0 when at chance; exits 1 otherwise or when chance is not known.
-at_chance() {
-  python - "$@" <<'PY'
-import csv, json, sys
-from pathlib import Path
-from prunelens.metrics.chance import chance_levels, describe, wilson
-M, T, traj = sys.argv[1:4]
-s = Path(f"results/study2/{M}/dense/{T}/samples.csv")
-if not s.is_file():
-    sys.exit(1)
-with open(s, newline="") as f:
-    rows = [r for r in csv.DictReader(f) if r["depth"] == "0"]
-lv = chance_levels([int(r["gold"]) for r in rows], [int(r["n_options"]) for r in rows])
-t = json.loads((Path(traj) / "iterative_skip" / "trajectory.json").read_text())
-n, acc = t["n_samples"], t["dense"]["acc"]
-lo, hi = wilson(round(acc * n), n)
-if lo > lv["floor"]:
-    sys.exit(1)
-print(f"dense accuracy {acc:.3f} [{lo:.3f}, {hi:.3f}] (n = {n}) reaches {lv['floor']:.3f}; {describe(lv)}")
-PY
-}
+# A point whose trajectory's dense model is at chance (results/gate.py trajectory-above-chance: the rule of Figure 8
+# and plan-eval, metrics.chance.judge) is not planned: plan-eval would leave it out of every score, so it costs CPU
+# and scores nothing.
 
 for P in "${POINTS[@]}"; do
   read -r M T N S SPLIT TRAJ <<< "$P"
   D=$OUT/$M/${T}_n$N          # one folder per question set: the same task is a point per sample it was pruned on
   if [[ -f $D/plan.json ]]; then echo "[plan] $M $T: done"; continue; fi
   if [[ ! -f $TRAJ/iterative_skip/trajectory.json ]]; then echo "[plan] $M $T: waiting for $TRAJ"; continue; fi
-  if why=$(at_chance "$M" "$T" "$TRAJ"); then echo "[plan] $M $T: left out, $why"; continue; fi
+  rc=0; why=$(python results/gate.py trajectory-above-chance "$TRAJ/iterative_skip/trajectory.json") || rc=$?
+  if (( rc == 1 )); then echo "[plan] $M $T: left out, at chance: $why"; continue; fi
+  (( rc == 0 )) || { echo "[plan] $M $T: cannot tell whether it is above chance (see above); stopping" >&2; exit 1; }
   TP=$(tp_of "$M" "$T" "$TRAJ")
   SPL=(); [[ $SPLIT != default ]] && SPL=(--split "$SPLIT")
   echo "[plan] $M $T (n=$N, score $S, tp=${TP:-measured})"

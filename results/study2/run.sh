@@ -36,13 +36,10 @@ M() { echo --model "$1" --data-dir "$DATA" --seed 0; }
 # and the accuracy of always giving one option), 1 when not, 2 when the dense run does not exist yet; why on stderr.
 above_chance() {
   [[ -f $OUT/$1/dense/$2/analysis.json ]] || return 2
-  python - "$OUT/$1/dense/$2" <<'EOF'
-import sys
-from prunelens.analyze import chance_of_run
-ok, why = chance_of_run(sys.argv[1])
-print(why, file=sys.stderr)
-sys.exit(0 if ok else 1)
-EOF
+  local rc=0
+  python results/gate.py run-above-chance "$OUT/$1/dense/$2" >&2 || rc=$?
+  (( rc <= 1 )) || { echo "[study2] cannot tell whether $1 is above chance on $2; stopping" >&2; exit 3; }
+  return $rc
 }
 
 # The tasks a model is pruned on (PRUNE_TASKS order, at most PRUNE_MAX, each above chance); the skipped on stderr.
@@ -69,14 +66,15 @@ if want dense; then
 fi
 
 # 2. The letter format (the paper's), on ARC-Easy first; on every other task only for a model whose ARC-Easy letter
-#    accuracy CI lies above chance (analyze.chance_of_run): below chance there is no decision for the lens to find.
+#    accuracy CI lies above chance (results/gate.py): below chance there is no decision for the lens to find.
 if want letter; then
   for MD in "${MODELS[@]}"; do
     part "letter_${MD}_arc_easy" "$OUT/$MD/letter/arc_easy/analysis.json" \
       prunelens analyze $(M "$MD") --format letter --tasks arc_easy --sample "$N" --overwrite \
         --out "$OUT/$MD/letter/arc_easy"
-    if python -c "import sys; from prunelens.analyze import chance_of_run; sys.exit(0 if chance_of_run(sys.argv[1])[0] else 1)" \
-        "$OUT/$MD/letter/arc_easy"; then
+    rc=0; python results/gate.py run-above-chance "$OUT/$MD/letter/arc_easy" || rc=$?
+    (( rc <= 1 )) || { echo "[study2] cannot tell whether $MD is above chance in the letter format; stopping" >&2; exit 1; }
+    if (( rc == 0 )); then
       for T in "${TASKS[@]:1}"; do
         part "letter_${MD}_$T" "$OUT/$MD/letter/$T/analysis.json" \
           prunelens analyze $(M "$MD") --format letter --tasks "$T" --sample "$N" --overwrite \
@@ -132,7 +130,7 @@ fi
 #    tail are final-depth controls in part 6 (their accuracy is all the study reads of them; an all-depth trajectory
 #    of each would cost ~L+1 times as much). STUDY_PRUNE_METHODS="shortgpt" etc. runs that method instead of IP.
 if want prune; then
-  for MD in "${MODELS[@]}"; do for T in $(prune_tasks "$MD"); do
+  for MD in "${MODELS[@]}"; do PT=$(prune_tasks "$MD") || exit 1; for T in $PT; do
     METHODS=("iterative --skip")
     [[ -n ${STUDY_PRUNE_METHODS:-} ]] && METHODS=("${STUDY_PRUNE_METHODS}")
     for METHOD in "${METHODS[@]}"; do
@@ -148,7 +146,8 @@ fi
 #    angular block, the tail.
 if want controls; then
   for MD in "${MODELS[@]}"; do
-    CT=("${CONTROL_TASKS[@]}"); (( ${#CT[@]} )) || CT=($(prune_tasks "$MD" 2>/dev/null | head -n "$CONTROL_MAX"))
+    PT=$(prune_tasks "$MD" 2>/dev/null) || exit 1
+    CT=("${CONTROL_TASKS[@]}"); (( ${#CT[@]} )) || CT=($(head -n "$CONTROL_MAX" <<< "$PT"))
     for T in "${CT[@]}"; do
     if [[ ! -f $OUT/$MD/prune/$T/iterative_skip/trajectory.json ]]; then
       echo "[study2] controls_${MD}_$T: waiting for its IP trajectory (part prune)"; continue
