@@ -56,7 +56,7 @@ def judge(acc: float, n: int, lv: dict) -> tuple[bool | None, str]:
         return None, "no questions"
     lo, hi = wilson(round(acc * n), n)
     txt = f"accuracy {acc:.3f} [{lo:.3f}, {hi:.3f}] (n = {n}), {describe(lv)}"
-    if lo <= lv["uniform"] or (lv["constant"] is not None and lo <= lv["constant"]):
+    if lo <= lv["floor"]:                      # the larger known level (the uniform one while constant is unknown)
         return False, txt
     return (True, txt) if lv["constant"] is not None else (None, txt + "; the constant level is not known")
 

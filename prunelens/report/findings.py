@@ -626,7 +626,10 @@ def at_chance(R) -> list[tuple[str, str, dict]]:
     (metrics.chance.judge: the uniform chance and the accuracy of always giving one option). A model that decides
     nothing on a task says nothing about where its decision forms or how pruning destroys it, so the claims leave
     out every result on those questions (`_above_chance_only`) instead of counting them for or against the paper.
-    A run whose levels cannot be known (an old file without gold answers) is kept."""
+    A run whose levels cannot be known (an old file without gold answers) is kept. build_report computes this once
+    into R["_at_chance"]; every later call reads it from there."""
+    if "_at_chance" in R:
+        return R["_at_chance"]
     from ..analyses.correlation import point_from_trajectory
     from ..analyze import chance_of_run
     from ..metrics.chance import judge

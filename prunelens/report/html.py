@@ -535,6 +535,8 @@ def build_report(run_dirs, out, title: str = "prunelens report", figures_dir=Non
     the caption's). findings_dir: also write findings.json (every claim pooled, per model and jointly:
     `claim_table`) and findings.md (that table in Markdown) there."""
     R = collect(run_dirs)
+    from .findings import at_chance
+    R["_at_chance"] = at_chance(R)        # read by every claim section: judged once (it may read samples.csv files)
     _FIGS.clear()
     with tempfile.TemporaryDirectory() as tmp:
         if not R["correlation"] and R["trajectory"]:

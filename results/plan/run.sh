@@ -39,15 +39,13 @@ else:
 PY
 }
 
-# A point whose trajectory's dense model is at chance (results/gate.py trajectory-above-chance: the rule of Figure 8
-# and plan-eval, metrics.chance.judge) is not planned: plan-eval would leave it out of every score, so it costs CPU
-# and scores nothing.
-
 for P in "${POINTS[@]}"; do
   read -r M T N S SPLIT TRAJ <<< "$P"
   D=$OUT/$M/${T}_n$N          # one folder per question set: the same task is a point per sample it was pruned on
   if [[ -f $D/plan.json ]]; then echo "[plan] $M $T: done"; continue; fi
   if [[ ! -f $TRAJ/iterative_skip/trajectory.json ]]; then echo "[plan] $M $T: waiting for $TRAJ"; continue; fi
+  # A point whose trajectory's dense model is at chance (results/gate.py: the rule of Figure 8 and plan-eval,
+  # metrics.chance.judge) is not planned: plan-eval would leave it out of every score.
   rc=0; why=$(python results/gate.py trajectory-above-chance "$TRAJ/iterative_skip/trajectory.json") || rc=$?
   if (( rc == 1 )); then echo "[plan] $M $T: left out, at chance: $why"; continue; fi
   (( rc == 0 )) || { echo "[plan] $M $T: cannot tell whether it is above chance (see above); stopping" >&2; exit 1; }
