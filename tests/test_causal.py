@@ -188,6 +188,25 @@ def test_restore_curve_end_to_end_matches_independent_models_and_its_invariants(
     assert {a["status"] for a in res["answers"]} == {"not enough data"}
 
 
+def test_below_the_first_cut_the_restore_and_norm_modes_are_the_pruned_model():
+    """restore_curve takes the pruned outcome for these cells without a pass: check the premise with patched passes."""
+    lm, S = tiny_lm("llama", num_layers=5), tiny_samples(6)
+    keep = keep_from_remove([3], 5)                                     # [0, 1, 2, 4]: depths 0..3 match
+    res = restore_curve(lm, S, "cloze", [3], depths=[0, 2, 3], n_boot=20, batch_size=3, progress=False)
+    with record_residuals(lm.anatomy, [0, 2]) as (store, _):
+        score(lm, S, "cloze", depths=[5], batch_size=3, progress=False)
+    with pruned_view(lm, keep):
+        base = score(lm, S, "cloze", depths=[4], batch_size=3, progress=False)
+        for j in (0, 2):
+            for m in ("restore_decision", "norm_all", "norm_decision"):
+                with patch_residual(lm.anatomy, j, _patcher(m, store[j], {}, None)):
+                    got = score(lm, S, "cloze", depths=[4], batch_size=3, progress=False)
+                assert np.array_equal(got.scores, base.scores, equal_nan=True), (j, m)
+                cell = next(c for c in res["curves"][m] if c["pruned_depth"] == j)
+                assert cell["d_dm"] == 0 and cell["d_acc"] == 0
+    assert any(c["d_dm"] != 0 for c in res["curves"]["restore_decision"] if c["pruned_depth"] == 3)
+
+
 def test_the_silent_restore_depth_gives_back_every_removed_silent_layer_and_no_decisive_one():
     from prunelens.causal.restore import silent_restore_depth
     keep = [0, 1, 2, 3, 4, 5, 6, 7, 10, 11]                    # removed 8, 9 just before tp = 10
@@ -198,6 +217,20 @@ def test_the_silent_restore_depth_gives_back_every_removed_silent_layer_and_no_d
     assert silent_restore_depth([0, 2, 3], [1], 3) == (1, "")
     j, why = silent_restore_depth([0, 1], [2, 3], 4)                         # only the output is left: trivial
     assert j is None and "dense model itself" in why
+
+
+def test_cut_depths_holds_every_cut_and_the_silent_restore_depth():
+    from prunelens.causal.restore import cut_depths, silent_restore_depth
+    keep = keep_from_remove([12, 13, 14, 17, 25], 30)      # the SmolLM2 HellaSwag removal set: 25 layers kept
+    assert cut_depths(keep) == [0, 12, 14, 21, 25]           # runs of kept layers start at 0, 12, 14, 21; output 25
+    assert cut_depths(list(range(4))) == [0, 4]             # nothing removed
+    rng = np.random.default_rng(0)
+    for _ in range(200):                                    # the depth the questions are decided at is always patched
+        L = int(rng.integers(3, 40))
+        rem = sorted(rng.choice(L, size=int(rng.integers(1, L)), replace=False).tolist())
+        keep = keep_from_remove(rem, L)
+        j, _ = silent_restore_depth(keep, rem, int(rng.integers(0, L + 1)))
+        assert j is None or j in cut_depths(keep)
 
 
 def test_restore_curve_refuses_bad_input_before_compute():
@@ -263,9 +296,10 @@ def test_cli_restore_and_skips_write_json_and_figures(tmp_path, capsys):
                       {"removed": [2, 1, 0], "ratio": 0.75, "acc": 0.25}]}
     (tmp_path / "t.json").write_text(json.dumps(traj))
     assert main(["restore", *common, "--trajectory", str(tmp_path / "t.json"), "--ratio", "critical", "--tp", "4",
-                 "--modes", "restore_all,norm_all,other_decision", "--out", str(tmp_path / "r")]) == 0
+                 "--modes", "restore_all,norm_all,other_decision", "--depths", "cuts", "--out", str(tmp_path / "r")]) == 0
     r = json.loads((tmp_path / "r" / "restore.json").read_text())
     assert r["removed"] == [1, 2] and "critical ratio 0.500" in r["removal_source"]
+    assert r["depths"] == [0, 1, 2] == [c["pruned_depth"] for c in r["curves"]["norm_all"]]   # keep [0, 3]
     assert set(r["curves"]) == {"restore_all", "norm_all", "other_decision"}
     assert (tmp_path / "r" / "restore.png").exists() and (tmp_path / "r" / "restore.svg").exists()
     assert "restoring the Silent-Phase states" in capsys.readouterr().out
@@ -285,6 +319,8 @@ def test_cli_restore_and_skips_write_json_and_figures(tmp_path, capsys):
     assert "unknown mode" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert main(["restore", *common, "--out", str(tmp_path / "bad")]) != 0
     assert "exactly one of --remove and --trajectory" in capsys.readouterr().err
+    assert main(["restore", *common, "--remove", "1", "--depths", "some", "--out", str(tmp_path / "bad")]) == 2
+    assert "or 'cuts'" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 def test_restore_passes_from_the_stored_pruned_prefix_equal_patched_whole_passes():
@@ -295,8 +331,9 @@ def test_restore_passes_from_the_stored_pruned_prefix_equal_patched_whole_passes
     whole, pre, saved, one = with_and_without_prefix(lm, lambda on: restore_curve(
         lm, S, "cloze", [2, 3], tp=4, modes=modes, n_boot=50, batch_size=4, progress=False, dense_prefix=on), S)
     # kept [0, 1, 4, 5]: patched passes at pruned depths 1..3 start there; restore_all runs once of the three (at 1
-    # it is the pruned model, at 2 and 3 the same model: dense layers up to 4 or 5, then the rest)
-    assert saved == (6 * 3 - 2) * one > 0
+    # it is the pruned model, at 2 and 3 the same model: dense layers up to 4 or 5, then the rest), and at depth 1
+    # (nothing removed below it) the other restore and norm modes are the pruned model too: no pass
+    assert saved == (6 * 3 - 2 - 3) * one > 0
     for m in modes:
         for a, b in zip(whole["curves"][m], pre["curves"][m]):
             assert (a["pruned_depth"], a["acc"]) == (b["pruned_depth"], b["acc"])

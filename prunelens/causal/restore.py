@@ -48,6 +48,7 @@ MODES = {
     "norm_all": "magnitude only: pruned residual rescaled to the dense norm at every position",
     "norm_decision": "magnitude only: pruned residual rescaled to the dense norm at the decision position",
 }
+SAME_BELOW_CUT = ("restore_all", "restore_decision", "norm_all", "norm_decision")
 RECOVER_SHARE = 0.5   # "brings the decision back": at least half of the lost DM returns
 QUESTIONS = {"silent": "restoring the Silent-Phase states brings the decision back",
              "magnitude": "magnitude alone (dense norms) explains the loss"}
@@ -59,6 +60,14 @@ PHASE_QUESTION = "removing the Silent layers of the set costs more accuracy than
 def matching_depths(keep: list[int], num_layers: int) -> list[int]:
     """Dense depth matched to each pruned depth j = 0..L' (see the module docstring)."""
     return [int(k) for k in keep] + [int(num_layers)]
+
+
+def cut_depths(keep: list[int]) -> list[int]:
+    """A reduced depth grid for costly tasks (`--depths cuts`): 0, the first pruned depth after every cut (where
+    restore_all changes model, and where `silent_restore_depth` always lies) and the output L'. Every depth costs
+    about L'/2 full passes per mode; this grid, at most one per cut."""
+    Lp = len(keep)
+    return sorted({0, Lp} | {j for j in range(1, Lp) if keep[j] != keep[j - 1] + 1})
 
 
 def _rescale(h: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -140,7 +149,7 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
                   batch_size: int = 16, progress: bool = True, store_device="cpu", journal=None,
                   dense_prefix: bool = True, phases: bool = True) -> dict:
     """Restore-patching curve of the model without layers `remove`: for every pruned depth in `depths` (default
-    all 0..L') and every mode, the final accuracy and DM per question against the pruned and dense models.
+    all 0..L'; "cuts": `cut_depths`) and every mode, the final accuracy and DM per question against the pruned and dense models.
 
     tp: the dense model's transition depth (a Transition Point or a decision-depth median from `analyze`): labels each
     pruned depth Silent (its dense depth < tp) or Decisive, and picks the depth the questions are decided at (the
@@ -164,7 +173,8 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
     keep = keep_from_remove(list(remove), L)
     Lp = len(keep)
     match = matching_depths(keep, L)
-    pdepths = list(range(Lp + 1)) if depths is None else sorted(set(int(d) for d in depths))
+    pdepths = (list(range(Lp + 1)) if depths is None else cut_depths(keep) if depths == "cuts"
+               else sorted(set(int(d) for d in depths)))
     if any(not 0 <= j <= Lp for j in pdepths):
         raise ValueError(f"pruned depths must lie in 0..{Lp} (the pruned model has {Lp} layers), got {pdepths}")
     kw = dict(batch_size=batch_size, progress=False)
@@ -199,6 +209,10 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
                 model_key = tuple(range(match[j])) + tuple(keep[j:])
                 if m == "restore_all" and (match[j] == j or j == Lp or model_key in same_model):
                     new = pruned if match[j] == j else dense if j == Lp else same_model[model_key]
+                elif match[j] == j and m in SAME_BELOW_CUT:
+                    # nothing removed below j: the dense residual there *is* the pruned one (same layers, same
+                    # batches; a test checks it with patched passes), so these modes change nothing
+                    new = pruned
                 else:
                     def run(m=m, stored=stored, other=other, mean=mean):
                         fn = _patcher(m, stored, other, mean)
@@ -219,7 +233,7 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
     ci = lambda v: [float(x) for x in np.percentile(boot(v), [2.5, 97.5], axis=0)[:, 0]]  # noqa: E731
     res = {"removed": sorted(int(r) for r in remove), "kept": keep, "num_layers": L, "pruned_layers": Lp,
            "format": fmt, "score_kind": score_kind, "margin": margin, "n_boot": n_boot, "seed": seed,
-           "n_samples": len(samples), "tp": tp, "modes": {m: MODES[m] for m in modes},
+           "n_samples": len(samples), "tp": tp, "depths": pdepths, "modes": {m: MODES[m] for m in modes},
            "dense": {"acc": float(dense[:, 0].mean()), "acc_ci": ci(dense[:, :1]),
                      "dm": float(dense[:, 1].mean()), "dm_ci": ci(dense[:, 1:])},
            "pruned": {"acc": float(pruned[:, 0].mean()), "acc_ci": ci(pruned[:, :1]),

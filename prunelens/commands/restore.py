@@ -26,6 +26,15 @@ def mode_list(s) -> list[str]:
     return got
 
 
+def depth_list(s) -> list[int] | str:
+    if str(s).strip().lower() == "cuts":
+        return "cuts"
+    try:
+        return nonneg_int_list(s)
+    except argparse.ArgumentTypeError as e:
+        raise argparse.ArgumentTypeError(f"{e}, or 'cuts'") from None
+
+
 def cmd_restore(a) -> int:
     from ..causal.run import removal, run_restore
     prepare_out(a, *model_inputs(a))
@@ -56,8 +65,9 @@ def register(sub) -> None:
     p.add_argument("--ratio", default=None, type=ratio_or_critical,
                    help="with --trajectory: the fraction of layers removed, or 'critical' = the first step whose "
                         "accuracy fell halfway to chance")
-    p.add_argument("--depths", default="", type=nonneg_int_list,
-                   help="pruned-model depths to patch (default every depth 0..L')")
+    p.add_argument("--depths", default="", type=depth_list,
+                   help="pruned-model depths to patch (default every depth 0..L'), or 'cuts': 0, the first depth "
+                        "after every cut, and L' (at most one pass per cut and mode instead of about L'/2)")
     p.add_argument("--modes", default=None, type=mode_list,
                    help="comma list of restore_all, restore_decision, other_decision, mean_decision, norm_all, "
                         "norm_decision (default all)")

@@ -67,8 +67,12 @@ for C in $CASES; do
   COMMON=(--model "$M" --data-dir "$DATA" --tasks "$T" --format cloze --score norm --sample "$N" --seed 0)
   # Restore-patching, every pruned depth; the decision-position mean and magnitude variants are left out of the
   # study (they run with --modes) to keep a case near one CPU hour.
+  # HellaSwag's long endings make one pass over N questions about 10 CPU minutes on SmolLM2: every depth would be
+  # about 8 hours, so its cases patch the reduced grid (0, the first depth after every cut, the output), which holds
+  # the depth every question is answered at.
+  case $T in hellaswag) DEPTHS=(--depths cuts);; *) DEPTHS=();; esac
   part "restore_${M}_$T" "$D/restore/restore.json" \
-    prunelens restore "${COMMON[@]}" --trajectory "${TRAJ[$C]}" --ratio critical --tp "$TP" \
+    prunelens restore "${COMMON[@]}" --trajectory "${TRAJ[$C]}" --ratio critical --tp "$TP" "${DEPTHS[@]}" \
       --modes restore_all,restore_decision,norm_all,other_decision --overwrite --out "$D/restore"
   # The dataset-mean control, added after the study's first runs (stated in the README): one pass at the depth the
   # restore run answers its questions at (its control's depth), no phase split (the restore run has it).
