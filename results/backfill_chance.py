@@ -2,7 +2,10 @@
 before they were recorded (2026-12-03), from the very questions of each file; no model is run:
 - plan.json: `constant_chance` / `constant_option` (and plan.md, whose warning needs them);
 - trajectory.json of pruning runs that predate `label_distribution` in their dense record (results/prune_gemma3_270m,
-  results/study/trajectories): the dense record gains it.
+  results/study/trajectories): the dense record gains it;
+- restore.json / readout.json / skips.json of results/causal made before they recorded `chance_levels`: the levels of
+  the questions their dense accuracy is measured on (run.sh's seeded samples: N = 200, and for readouts trained on
+  halves of the evaluation split, the evaluation half of a seeded 2N sample).
 Each task is reloaded with the file's split and sample (seed 0, as those runs used); the questions must match the
 file's samples digest where it records one, else its number of questions.
 Usage: python results/backfill_chance.py DATA_DIR   (from the project root, venv active)"""
@@ -13,8 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from prunelens.fingerprint import samples_digest
-from prunelens.metrics.chance import chance_levels
+from prunelens.metrics.chance import chance_levels, option_name
 from prunelens.plan.run import summary_md
+from prunelens.readout.run import split_samples
 from prunelens.results import atomic_write_text
 from prunelens.tasks import load_task
 
@@ -40,7 +44,7 @@ for f in sorted(Path("results/plan").glob("*/*/plan.json")):
     p["constant_chance"], p["constant_option"] = lv["constant"], lv["constant_option"]
     f.write_text(json.dumps(p, indent=1) + "\n")
     atomic_write_text(f.parent / "plan.md", summary_md(p))    # its warning, where the point is at chance
-    print(f"{f}: constant_chance {lv['constant']:.3f} (always option {lv['constant_option']})")
+    print(f"{f}: constant_chance {lv['constant']:.3f} (always option {option_name(lv['constant_option'])})")
 
 for f in sorted([*Path("results/prune_gemma3_270m").rglob("trajectory.json"),
                  *Path("results/study/trajectories").rglob("trajectory.json")]):
@@ -53,3 +57,23 @@ for f in sorted([*Path("results/prune_gemma3_270m").rglob("trajectory.json"),
     t["dense"]["label_distribution"] = (np.bincount(gold, minlength=max(x.n_options for x in s)) / len(s)).tolist()
     f.write_text(json.dumps(t, indent=1) + "\n")
     print(f"{f}: label_distribution {[round(v, 3) for v in t['dense']['label_distribution']]}")
+
+NOTE = ("backfilled on 2026-12-03 by results/backfill_chance.py: the questions reloaded from the run's task, split and "
+        "seeded sample (results/causal/run.sh), not read from the run")
+for f in sorted([*Path("results/causal").glob("*/*/*/restore.json"), *Path("results/causal").glob("*/*/*/readout.json"),
+                 *Path("results/causal").glob("*/*/*/skips.json")]):
+    r = json.loads(f.read_text())
+    if "chance_levels" in r:
+        continue
+    n = r["n_samples"]
+    if f.name == "readout.json" and "halves" in r.get("train_source", ""):
+        t = load_task(r["task"], split=r["split"], data_dir=data, sample=2 * n, seed=0)
+        s = split_samples(t.samples, None, 0)[1]
+    else:
+        s = load_task(r["task"], split=r["split"], data_dir=data, sample=n, seed=0).samples
+    if len(s) != n:
+        sys.exit(f"{f}: the reloaded questions ({len(s)}) differ from the file's {n}: not backfilled")
+    r["chance_levels"] = chance_levels([x.gold for x in s], [x.n_options for x in s])
+    r["chance_levels_note"] = NOTE
+    f.write_text(json.dumps(r, indent=1) + "\n")
+    print(f"{f}: chance_levels uniform {r['chance_levels']['uniform']:.3f}, constant {r['chance_levels']['constant']:.3f}")

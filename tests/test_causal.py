@@ -300,6 +300,10 @@ def test_cli_restore_and_skips_write_json_and_figures(tmp_path, capsys):
     r = json.loads((tmp_path / "r" / "restore.json").read_text())
     assert r["removed"] == [1, 2] and "critical ratio 0.500" in r["removal_source"]
     assert r["depths"] == [0, 1, 2] == [c["pruned_depth"] for c in r["curves"]["norm_all"]]   # keep [0, 3]
+    from prunelens.metrics.chance import chance_levels
+    from prunelens.tasks import load_task
+    qs = load_task(str(spec)).samples
+    assert r["chance_levels"] == chance_levels([q.gold for q in qs], [q.n_options for q in qs])
     assert set(r["curves"]) == {"restore_all", "norm_all", "other_decision"}
     assert (tmp_path / "r" / "restore.png").exists() and (tmp_path / "r" / "restore.svg").exists()
     assert "restoring the Silent-Phase states" in capsys.readouterr().out

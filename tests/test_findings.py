@@ -278,6 +278,39 @@ def test_referee_questions_combine_each_cases_answer_per_model_and_jointly():
     assert f.status == HOLDS and f.claim.startswith("The tuned lens")
 
 
+def test_causal_cases_at_chance_are_left_out_of_the_referee_rows():
+    """A restore / readout case whose dense model decides nothing on its questions (its own recorded levels: the
+    OpenBookQA cases, always-A 0.275) answers nothing about why pruning collapses: its answers leave every row, with
+    every result on the same questions; a case above chance stays, and an old case without levels is kept."""
+    lv = {"uniform": 0.25, "constant": 0.275, "constant_option": 0, "floor": 0.275}
+    def case(kind, task, acc, levels=lv, status=FAILS):
+        r = {"model": "m1", "task": task, "n_samples": 200, "split": "test", "format": "cloze",
+             "answers": [{"key": "control", "question": "control", "status": status, "evidence": task}]}
+        if levels:
+            r["chance_levels"] = levels
+        if kind == "restore":
+            r["dense"] = {"acc": acc}
+        else:
+            r["readouts"] = {"logit_lens": {"acc": [0.25, acc]}}
+        return r
+    obqa = case("restore", "obqa", 0.325)                        # Wilson lower bound 0.264 < 0.275: at chance
+    arc = case("restore", "arc", 0.60, status=HOLDS)
+    old = case("restore", "old", 0.30, levels=None, status=HOLDS)
+    ro = case("readout", "obqa", 0.325)
+    gone = F.at_chance(R(restore=[obqa, arc, old], readout=[ro]))
+    assert [(k, r["task"]) for k, _, r in gone] == [("restore", "obqa"), ("readout", "obqa")]
+    assert "0.275" in gone[0][1]
+    t = F.claim_table(R(restore=[obqa, arc, old], readout=[ro]))
+    row = next(r for r in t["rows"] if r["claim"].startswith("Another question's"))
+    m1 = row["per_model"]["m1"]
+    assert m1["status"] == HOLDS and "obqa" not in m1["evidence"] and "2 of 2 comparisons hold" in m1["evidence"]
+    assert {x["task"] for x in t["left_out"]} == {"obqa"}
+    # the same case above chance counts against the claim
+    row = next(r for r in F.claim_table(R(restore=[case("restore", "obqa", 0.45), arc]))["rows"]
+               if r["claim"].startswith("Another question's"))
+    assert row["per_model"]["m1"]["status"] == FAILS
+
+
 def test_runs_at_chance_are_left_out_of_every_claim_and_named(tmp_path, monkeypatch):
     """A model answering "yes" to every BoolQ question has no transition to find: its analysis (flagged by analyze,
     or judged from an older run's samples.csv) and its trajectory are left out with every result on the same
@@ -312,7 +345,7 @@ def test_runs_at_chance_are_left_out_of_every_claim_and_named(tmp_path, monkeypa
     gone = F.at_chance(r)
     assert len(gone) == 3 and [(k, x is y) for (k, _, x), y in zip(gone, (b, c, t))] == [
         ("analysis", True), ("analysis", True), ("trajectory", True)]
-    assert "0.608 (always option 1)" in gone[0][1] and "0.620 (always option 1)" in gone[1][1]
+    assert "0.608 (always option B)" in gone[0][1] and "0.620 (always option B)" in gone[1][1]
     kept = F._above_chance_only(r)
     assert kept["trajectory"] == [ok] and kept["controls"] == [] and kept["analysis"] == [a]
     # without them the transition claim rests on `a`: holds (with b and c: does not hold); the collapse claim reads

@@ -187,6 +187,12 @@ def test_cli_readout(tmp_path, capsys):
                  "--folds", "2", "--n-boot", "50", "--out", str(tmp_path / "r")]) == 0
     r = json.loads((tmp_path / "r" / "readout.json").read_text())
     assert r["n_train"] == 8 and r["n_eval"] == 8 and r["score_kind"] == "norm"
+    # the chance levels of the evaluation half (the questions its accuracies are measured on)
+    from prunelens.metrics.chance import chance_levels
+    from prunelens.readout.run import split_samples
+    from prunelens.tasks import load_task
+    ev = split_samples(load_task(str(spec)).samples, None, 0)[1]
+    assert r["chance_levels"] == chance_levels([q.gold for q in ev], [q.n_options for q in ev])
     assert (tmp_path / "r" / "readout.png").exists() and "tuned_lens: final accuracy" in capsys.readouterr().out
     from prunelens.report.html import build_report
     html = build_report([tmp_path / "r"], tmp_path / "rep.html").read_text()

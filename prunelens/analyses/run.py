@@ -51,6 +51,13 @@ def _meta(lm, t, fmt, **extra) -> dict:
             **extra, "versions": versions(), "date": now()}
 
 
+def _levels(samples) -> dict:
+    """Chance levels of the questions a result's dense accuracy is measured on (metrics/chance.py): recorded so the
+    report can leave out a case whose model decides nothing, as it does for runs and trajectories."""
+    from ..metrics.chance import chance_levels
+    return chance_levels([s.gold for s in samples], [s.n_options for s in samples])
+
+
 def _finish(out, name, res, plots) -> dict:
     """Write the result and its figures into `out` as one run (staged: a failure leaves `out` as it was)."""
     with staged(out) as d:

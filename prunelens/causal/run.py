@@ -3,7 +3,7 @@ figures as one staged run (analyses/run.py conventions)."""
 from __future__ import annotations
 
 from ..analyses import trajectories as T
-from ..analyses.run import _finish, _fits, _journal, _lm, _meta, _task
+from ..analyses.run import _finish, _fits, _journal, _levels, _lm, _meta, _task
 from . import figures as F
 
 
@@ -49,7 +49,7 @@ def run_restore(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", remo
     _fits(lm, fmt, t)
     j = _journal(out, "restore", lm, t.samples, fmt=fmt, removed=rem, score=score_kind, margin=margin,
                  batch_size=batch_size)
-    res = {**_meta(lm, t, fmt, removal_source=source),
+    res = {**_meta(lm, t, fmt, removal_source=source), "chance_levels": _levels(t.samples),
            **restore_curve(lm, t.samples, fmt, rem, depths=depths, modes=tuple(modes or MODES), tp=tp,
                            phases=phases, score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed,
                            batch_size=batch_size, progress=progress, journal=j)}
@@ -66,7 +66,7 @@ def run_skips(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", layers
     _fits(lm, fmt, t)
     j = _journal(out, "skips", lm, t.samples, fmt=fmt, layers=layers, score=score_kind, margin=margin, n_boot=n_boot,
                  seed=seed, batch_size=batch_size)
-    res = {**_meta(lm, t, fmt),
+    res = {**_meta(lm, t, fmt), "chance_levels": _levels(t.samples),
            **skip_effects(lm, t.samples, fmt, layers=layers, decision=decision, score_kind=score_kind, margin=margin,
                           n_boot=n_boot, seed=seed, batch_size=batch_size, progress=progress, journal=j)}
     res = _finish(out, "skips", res, [lambda r, o: F.skip_figure(r, o / "skips.png")])

@@ -61,7 +61,12 @@ def judge(acc: float, n: int, lv: dict) -> tuple[bool | None, str]:
     return (True, txt) if lv["constant"] is not None else (None, txt + "; the constant level is not known")
 
 
+def option_name(i) -> str:
+    """Option position as users read it: A, B, ... (the index itself where it is not a small integer)."""
+    return chr(65 + i) if isinstance(i, int) and 0 <= i < 26 else str(i)
+
+
 def describe(lv: dict) -> str:
     const = ("always one option: not known" if lv.get("constant") is None else
-             f"{lv['constant']:.3f} (always option {lv['constant_option']})")
+             f"{lv['constant']:.3f} (always option {option_name(lv['constant_option'])})")
     return f"chance {lv['uniform']:.3f} (uniform), {const}"

@@ -188,7 +188,7 @@ def split_samples(samples, n_train: int | None, seed: int = 0):
 
 def run_readout(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", split=None, train_split=None,
                 n_train=None, lm=None, task_kw=None, **kw) -> dict:
-    from ..analyses.run import _finish, _fits, _lm, _meta, _task
+    from ..analyses.run import _finish, _fits, _levels, _lm, _meta, _task
     from .figures import readout_figure
     lm = _lm(model, lm)
     task_kw = dict(task_kw or {})
@@ -200,6 +200,6 @@ def run_readout(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", spli
         tr = _task(task, **{**task_kw, "split": train_split, "sample": n_train, "limit": None})
         train, evals, same, source = tr.samples, ev.samples, False, f"{tr.split} split"
     _fits(lm, fmt, ev)
-    res = {**_meta(lm, ev, fmt, train_source=source), **readouts(lm, train, evals, fmt, same_split=same, **kw)}
+    res = {**_meta(lm, ev, fmt, train_source=source), "chance_levels": _levels(evals), **readouts(lm, train, evals, fmt, same_split=same, **kw)}
     res["n_samples"] = len(evals)
     return _finish(out, "readout", res, [lambda r, o: readout_figure(r, o / "readout.png")])

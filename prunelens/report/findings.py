@@ -622,7 +622,8 @@ def _key(r: dict) -> tuple:
 
 
 def at_chance(R) -> list[tuple[str, str, dict]]:
-    """(kind, why, result) of each decision-lens run and pruning trajectory whose dense accuracy is not above chance
+    """(kind, why, result) of each decision-lens run, pruning trajectory and causal case whose dense accuracy is not
+    above chance
     (metrics.chance.judge: the uniform chance and the accuracy of always giving one option). A model that decides
     nothing on a task says nothing about where its decision forms or how pruning destroys it, so the claims leave
     out every result on those questions (`_above_chance_only`) instead of counting them for or against the paper.
@@ -650,7 +651,24 @@ def at_chance(R) -> list[tuple[str, str, dict]]:
         pt = point_from_trajectory(t)
         if pt.get("at_chance"):
             out.append(("trajectory", pt["at_chance_why"], t))
+    # causal cases carry their own levels (from 2026-12-03; results/backfill_chance.py for older files): the dense
+    # model's accuracy on the case's questions
+    for kind in ("restore", "readout", "skips"):
+        for r in R.get(kind, []):
+            acc = dense_acc(kind, r)
+            if r.get("chance_levels") and r.get("n_samples") and acc is not None:
+                ok, why = judge(acc, r["n_samples"], r["chance_levels"])
+                if ok is False:
+                    out.append((kind, why, r))
     return out
+
+
+def dense_acc(kind: str, r: dict) -> float | None:
+    """The dense model's final accuracy of a restore / readout / skips result (None when it records none)."""
+    if kind == "readout":
+        acc = ((r.get("readouts") or {}).get("logit_lens") or {}).get("acc") or []
+        return acc[-1] if acc else None
+    return (r.get("dense") or {}).get("acc")
 
 
 def _above_chance_only(R) -> dict:
