@@ -8,13 +8,21 @@ from .common import (_common_measure, _common_model, _common_out, _common_task, 
                      task_kw)
 
 
-def ratio_or_critical(s) -> float | str:
-    if str(s).strip().lower() == "critical":
-        return "critical"
-    try:
-        return open_fraction(s)
-    except argparse.ArgumentTypeError as e:
-        raise argparse.ArgumentTypeError(f"{e}, or 'critical'") from None
+def or_keyword(word: str, parse):
+    """An argparse type: the keyword `word`, or what `parse` accepts (its error names both)."""
+    def f(s):
+        if str(s).strip().lower() == word:
+            return word
+        try:
+            return parse(s)
+        except argparse.ArgumentTypeError as e:
+            raise argparse.ArgumentTypeError(f"{e}, or '{word}'") from None
+    f.__name__ = f"{word}_or_{parse.__name__}"
+    return f
+
+
+ratio_or_critical = or_keyword("critical", open_fraction)
+depth_list = or_keyword("cuts", nonneg_int_list)
 
 
 def mode_list(s) -> list[str]:
@@ -24,15 +32,6 @@ def mode_list(s) -> list[str]:
     if bad or not got:
         raise argparse.ArgumentTypeError(f"unknown mode(s) {bad or s!r}: choose from {', '.join(MODES)}")
     return got
-
-
-def depth_list(s) -> list[int] | str:
-    if str(s).strip().lower() == "cuts":
-        return "cuts"
-    try:
-        return nonneg_int_list(s)
-    except argparse.ArgumentTypeError as e:
-        raise argparse.ArgumentTypeError(f"{e}, or 'cuts'") from None
 
 
 def cmd_restore(a) -> int:
