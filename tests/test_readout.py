@@ -237,3 +237,15 @@ def test_readout_answers_follow_their_intervals():
     assert a[0]["status"] == "does not hold" and a[1]["status"] == "not enough data"
     a = readout_answers({"logit_lens": est([None, None], "not identified at this n")}, probe, shuffled, gold, n_opt)
     assert a[0]["status"] == "not enough data"
+    # a tuned lens that settles early on answers at chance (HellaSwag's option-restricted lenses read only the tokens
+    # where the endings part): it decides nothing, so "earlier" is not asked, however its depths compare
+    final = lambda s: {"acc": [float((s[:, -1].argmax(-1) == gold).mean())]}   # noqa: E731
+    noise = rng.normal(size=(N, D, K))
+    noise[:, 1:] = noise[:, 1:2]                                # settles at depth 1 on a random answer
+    a = readout_answers({"logit_lens": {**est([3, 4]), **final(lens)}, "tuned_lens": final(noise)}, probe, shuffled,
+                        gold, n_opt, n_boot=200, lens=lens, tuned=noise)
+    assert a[1]["status"] == "not enough data" and "tuned lens reads no decision" in a[1]["evidence"]
+    good = planted(1)
+    a = readout_answers({"logit_lens": {**est([3, 4]), **final(lens)}, "tuned_lens": final(good)}, probe, shuffled,
+                        gold, n_opt, n_boot=200, lens=lens, tuned=good)
+    assert a[1]["status"] == "holds"

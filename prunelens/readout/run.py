@@ -140,7 +140,8 @@ def readout_answers(readouts: dict, probe, shuffled, gold, n_opt, n_boot: int = 
     2. The tuned lens locates the transition earlier than the logit lens: the paired bootstrap CI of (tuned minus
        logit-lens median decision depth, prediction rule, on the same questions; `paired_depth_difference`) lies
        below 0 (holds), at or above 0 (does not hold), else not resolved. `lens`, `tuned`: their scores
-       [N, D, Kmax]; without a tuned lens, not enough data."""
+       [N, D, Kmax]; without a tuned lens, or when either lens is not above chance at its final depth (it reads no
+       decision whose depth could be compared: `reads_no_decision`), not enough data."""
     from ..metrics.bootstrap import bootstrap_mean_ci
     from ..metrics.estimators import paired_depth_difference
     from ..metrics.verdict import NODATA, decide
@@ -164,6 +165,11 @@ def readout_answers(readouts: dict, probe, shuffled, gold, n_opt, n_boot: int = 
     if tuned is None or lens is None:
         out.append({"question": q2, "key": "tuned_earlier", "status": NODATA, "evidence": "no tuned lens"})
         return out
+    from ..metrics.chance import chance_levels
+    stop = reads_no_decision(readouts, chance_levels(gold, n_opt), len(gold))
+    if stop:
+        out.append({"question": q2, "key": "tuned_earlier", "status": NODATA, "evidence": stop})
+        return out
     dd = paired_depth_difference(tuned, lens, gold, n_opt, n_boot=n_boot, seed=seed)
     t_dd = (readouts.get("tuned_lens") or {}).get("estimators", {}).get("decision_depth_pred") or {}
     num = lambda x: "none" if x is None else f"{x:+.2f}"             # noqa: E731
@@ -174,6 +180,22 @@ def readout_answers(readouts: dict, probe, shuffled, gold, n_opt, n_boot: int = 
                             f"{t_dd.get('point')} {t_dd.get('ci')}, logit lens {lens_dd.get('point')} "
                             f"{lens_dd.get('ci')})"})
     return out
+
+
+def reads_no_decision(readouts: dict, levels: dict, n: int) -> str:
+    """Why the logit and tuned lenses' decision depths cannot be compared ("" when they can): a lens whose final
+    accuracy is not above chance (metrics/chance.py) settles on an answer that is no decision. It happens where the
+    options part only briefly: the option-restricted lenses read the trie's branching tokens only, and HellaSwag's
+    endings part at about their first token, which carries none of the whole-ending decision."""
+    from ..metrics.chance import judge
+    for k, name in (("logit_lens", "logit lens"), ("tuned_lens", "tuned lens")):
+        acc = ((readouts.get(k) or {}).get("acc") or [None])[-1]
+        if acc is None:
+            continue
+        ok, why = judge(acc, n, levels)
+        if ok is False:
+            return f"the {name} reads no decision at its final depth: {why}"
+    return ""
 
 
 def split_samples(samples, n_train: int | None, seed: int = 0):
