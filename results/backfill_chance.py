@@ -5,7 +5,8 @@ before they were recorded (2026-12-03), from the very questions of each file; no
   results/study/trajectories): the dense record gains it;
 - restore.json / readout.json / skips.json of results/causal made before they recorded `chance_levels`: the levels of
   the questions their dense accuracy is measured on (run.sh's seeded samples: N = 200, and for readouts trained on
-  halves of the evaluation split, the evaluation half of a seeded 2N sample).
+  halves of the evaluation split, the evaluation half of a seeded 2N sample). These files record no samples digest:
+  their questions are rebuilt from run.sh's convention and cannot be checked against the run (their notes say so).
 Each task is reloaded with the file's split and sample (seed 0, as those runs used); the questions must match the
 file's samples digest where it records one, else its number of questions.
 Usage: python results/backfill_chance.py DATA_DIR   (from the project root, venv active)"""
@@ -65,14 +66,14 @@ for f in sorted([*Path("results/causal").glob("*/*/*/restore.json"), *Path("resu
     r = json.loads(f.read_text())
     if "chance_levels" in r:
         continue
-    n = r["n_samples"]
-    if f.name == "readout.json" and "halves" in r.get("train_source", ""):
+    n, src = r["n_samples"], r.get("train_source")
+    if f.name == "readout.json" and src == f"{r['split']} split, seeded halves":
         t = load_task(r["task"], split=r["split"], data_dir=data, sample=2 * n, seed=0)
         s = split_samples(t.samples, None, 0)[1]
-    else:
+    elif f.name != "readout.json" or (src and src.endswith(" split") and not src.startswith(r["split"])):
         s = load_task(r["task"], split=r["split"], data_dir=data, sample=n, seed=0).samples
-    if len(s) != n:
-        sys.exit(f"{f}: the reloaded questions ({len(s)}) differ from the file's {n}: not backfilled")
+    else:
+        sys.exit(f"{f}: readout trained on {src!r}, a form run.sh does not use: not backfilled")
     r["chance_levels"] = chance_levels([x.gold for x in s], [x.n_options for x in s])
     r["chance_levels_note"] = NOTE
     f.write_text(json.dumps(r, indent=1) + "\n")

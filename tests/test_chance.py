@@ -27,7 +27,7 @@ def test_a_model_that_always_says_yes_is_not_above_chance():
     lo, _ = wilson(int(acc * 400), 400)
     assert lo > lv["uniform"]                                  # the uniform level alone would call it above chance
     ok, why = judge(acc, 400, lv)
-    assert ok is False and "0.620 (always option B)" in why
+    assert ok is False and "0.620 (always option #2 (B))" in why
     assert judge(0.75, 400, lv)[0] is True                     # right on 75%: above both
     # the Wilson bound decides: just above the floor on one side, just at it on the other
     k = next(k for k in range(248, 400) if wilson(k, 400)[0] > 0.62)

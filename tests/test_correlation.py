@@ -91,7 +91,7 @@ def test_a_point_at_chance_is_dropped_with_why():
     trs[3]["dense"]["label_distribution"] = [0.36, 0.64]
     pts = [point_from_trajectory(t) for t in trs]
     assert [p["at_chance"] for p in pts] == [False, False, False, True]
-    assert pts[3]["constant_chance"] == 0.64 and "0.640 (always option B)" in pts[3]["at_chance_why"]
+    assert pts[3]["constant_chance"] == 0.64 and "0.640 (always option #2 (B))" in pts[3]["at_chance_why"]
     # without the gold shares nothing is known above the uniform level (kept), below it the point is at chance
     t = traj("old", 4, [0.6, 0.3], dense=0.64)
     t["n_samples"] = 200

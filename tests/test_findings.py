@@ -305,6 +305,13 @@ def test_causal_cases_at_chance_are_left_out_of_the_referee_rows():
     m1 = row["per_model"]["m1"]
     assert m1["status"] == HOLDS and "obqa" not in m1["evidence"] and "2 of 2 comparisons hold" in m1["evidence"]
     assert {x["task"] for x in t["left_out"]} == {"obqa"}
+    # a readout trained on seeded halves reads other questions (the evaluation half of a 2N sample): at chance, it
+    # leaves only itself out, not the restore case of the same task and n
+    half = {**case("readout", "arc", 0.30), "train_source": "validation split, seeded halves"}
+    t = F.claim_table(R(restore=[arc], readout=[half]))
+    row = next(r for r in t["rows"] if r["claim"].startswith("Another question's"))
+    assert row["per_model"]["m1"]["status"] == HOLDS and [x["task"] for x in t["left_out"]] == ["arc"]
+    assert "1 of 1 comparisons hold" in row["per_model"]["m1"]["evidence"]
     # the same case above chance counts against the claim
     row = next(r for r in F.claim_table(R(restore=[case("restore", "obqa", 0.45), arc]))["rows"]
                if r["claim"].startswith("Another question's"))
@@ -345,7 +352,7 @@ def test_runs_at_chance_are_left_out_of_every_claim_and_named(tmp_path, monkeypa
     gone = F.at_chance(r)
     assert len(gone) == 3 and [(k, x is y) for (k, _, x), y in zip(gone, (b, c, t))] == [
         ("analysis", True), ("analysis", True), ("trajectory", True)]
-    assert "0.608 (always option B)" in gone[0][1] and "0.620 (always option B)" in gone[1][1]
+    assert "0.608 (always option #2 (B))" in gone[0][1] and "0.620 (always option #2 (B))" in gone[1][1]
     kept = F._above_chance_only(r)
     assert kept["trajectory"] == [ok] and kept["controls"] == [] and kept["analysis"] == [a]
     # without them the transition claim rests on `a`: holds (with b and c: does not hold); the collapse claim reads

@@ -65,7 +65,8 @@ def matching_depths(keep: list[int], num_layers: int) -> list[int]:
 def cut_depths(keep: list[int]) -> list[int]:
     """A reduced depth grid for costly tasks (`--depths cuts`): 0, the first pruned depth after every cut (where
     restore_all changes model, and where `silent_restore_depth` always lies) and the output L'. Every depth costs
-    about L'/2 full passes per mode; this grid, at most one per cut."""
+    about L'/2 full passes per mode; this grid, about one per cut (less: a pass patched at j starts there), plus a
+    full pass at L' for the decision and magnitude modes and at 0 for the controls."""
     Lp = len(keep)
     return sorted({0, Lp} | {j for j in range(1, Lp) if keep[j] != keep[j - 1] + 1})
 
@@ -173,7 +174,7 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
     keep = keep_from_remove(list(remove), L)
     Lp = len(keep)
     match = matching_depths(keep, L)
-    pdepths = (list(range(Lp + 1)) if depths is None else cut_depths(keep) if depths == "cuts"
+    pdepths = (list(range(Lp + 1)) if depths is None else cut_depths(keep) if isinstance(depths, str) and depths == "cuts"
                else sorted(set(int(d) for d in depths)))
     if any(not 0 <= j <= Lp for j in pdepths):
         raise ValueError(f"pruned depths must lie in 0..{Lp} (the pruned model has {Lp} layers), got {pdepths}")
@@ -202,13 +203,16 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
         # test checks it against a plain forward): depths inside one run of kept layers give the same model, where
         # nothing was removed below j it is the pruned model, and at the output the dense one. Each model runs once.
         same_model: dict = {}
+        dense_key = tuple(range(L))
         for j in pdepths:
             stored = store[match[j]]
             other, mean = _decision_rows(stored, kinds) if any(m.endswith("_decision") for m in modes) else ({}, None)
             for m in modes:
                 model_key = tuple(range(match[j])) + tuple(keep[j:])
-                if m == "restore_all" and (match[j] == j or j == Lp or model_key in same_model):
-                    new = pruned if match[j] == j else dense if j == Lp else same_model[model_key]
+                if m == "restore_all" and (match[j] == j or j == Lp or model_key == dense_key or model_key in same_model):
+                    # no layer removed below j: the pruned model; none at or after keep[j]: the dense one
+                    new = (pruned if match[j] == j else dense if j == Lp or model_key == dense_key
+                           else same_model[model_key])
                 elif match[j] == j and m in SAME_BELOW_CUT:
                     # nothing removed below j: the dense residual there *is* the pruned one (same layers, same
                     # batches; a test checks it with patched passes), so these modes change nothing

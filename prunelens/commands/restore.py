@@ -66,7 +66,7 @@ def register(sub) -> None:
                         "accuracy fell halfway to chance")
     p.add_argument("--depths", default="", type=depth_list,
                    help="pruned-model depths to patch (default every depth 0..L'), or 'cuts': 0, the first depth "
-                        "after every cut, and L' (at most one pass per cut and mode instead of about L'/2)")
+                        "after every cut, and L' (about one pass per cut and mode, plus L' and depth 0, instead of about L'/2)")
     p.add_argument("--modes", default=None, type=mode_list,
                    help="comma list of restore_all, restore_decision, other_decision, mean_decision, norm_all, "
                         "norm_decision (default all)")

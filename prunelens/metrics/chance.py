@@ -62,8 +62,8 @@ def judge(acc: float, n: int, lv: dict) -> tuple[bool | None, str]:
 
 
 def option_name(i) -> str:
-    """Option position as users read it: A, B, ... (the index itself where it is not a small integer)."""
-    return chr(65 + i) if isinstance(i, int) and 0 <= i < 26 else str(i)
+    """Option position as users read it: '#2 (B)' for index 1 (the position, whatever letters a prompt shows)."""
+    return f"#{i + 1} ({chr(65 + i)})" if isinstance(i, int) and 0 <= i < 26 else str(i)
 
 
 def describe(lv: dict) -> str:

@@ -617,8 +617,11 @@ def _key(r: dict) -> tuple:
     """The questions a result was measured on, and how they were asked: model, task, number, split, format (a model
     at chance in the letter format may well decide the same questions in the cloze format)."""
     n = r.get("n_samples")                               # per-task dicts (ablation over tasks) never match one run
+    # a readout trained on seeded halves of its evaluation split reads the other half of a 2N sample: other
+    # questions than the N-question sample every other result of that task uses
+    half = "evaluation half" if ", seeded" in str(r.get("train_source", "")) else None
     return (Path(str(r.get("model"))).name, str(r.get("task")), n if isinstance(n, int) else str(n),
-            str(r.get("split")), r.get("format") or (r.get("params") or {}).get("format"))
+            str(r.get("split")), r.get("format") or (r.get("params") or {}).get("format"), half)
 
 
 def at_chance(R) -> list[tuple[str, str, dict]]:

@@ -1,6 +1,7 @@
 """Apply readout_answers' chance guard (2026-12-03) to readout.json files written before it: where the logit or the
 tuned lens is not above chance at its final depth, "the tuned lens locates the transition earlier" is not asked
-(not enough data). Reads only the stored final accuracies and chance levels; no model is run.
+(not enough data). Reads only the stored final accuracies and chance levels; no model is run. A file without chance
+levels is skipped: run results/backfill_chance.py first.
 Usage: python results/causal/readout_guard.py   (from the project root, venv active)"""
 import json
 from pathlib import Path
