@@ -25,18 +25,55 @@ class Measurement:
     summary: dict               # transition point, phases, final-depth numbers
 
 
+CHUNK = 100      # questions per journaled part of a resumable run
+
+
+def score_in_parts(lm, samples, fmt: str, journal, chunk: int | None = None, **kw) -> Scores:
+    """`score` over consecutive parts of `chunk` questions, each part's arrays read from or recorded in `journal`
+    (journal.py), so a killed run continues at the first unfinished part. Parts batch among themselves: the numbers
+    can differ from one whole-set pass in the last digits (padding), never between a resumed and an uninterrupted
+    run."""
+    parts, chunk = [], chunk or CHUNK
+    for c0 in range(0, len(samples), chunk):
+        def run(part=samples[c0:c0 + chunk]):
+            sc = score(lm, part, fmt, **kw)
+            return {"depths": sc.depths, "scores": sc.scores, "norm": sc.norm, "final_loglik": sc.final_loglik,
+                    "final_greedy": sc.final_greedy, "n_tokens": sc.n_tokens, "info": sc.info}
+        parts.append(journal(("part", c0, chunk), run))
+    K = max(s.n_options for s in samples)
+
+    def cat(name, fill, dtype=float):
+        if parts[0][name] is None:
+            return None
+        arrs = [np.asarray(p[name], dtype=dtype) for p in parts]
+        # a part whose questions have fewer options has a narrower last axis: pad it as `score` pads (NaN / 0)
+        return np.concatenate([np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, K - a.shape[-1])], constant_values=fill)
+                               for a in arrs])
+    return Scores(fmt, parts[0]["depths"], cat("scores", np.nan), cat("norm", np.nan),
+                  np.array([s.gold for s in samples]), np.array([s.n_options for s in samples]),
+                  [s.id for s in samples], final_loglik=cat("final_loglik", np.nan),
+                  final_greedy=cat("final_greedy", False, bool), n_tokens=cat("n_tokens", 0, np.int64),
+                  info=parts[0]["info"])
+
+
 def measure(lm, samples, fmt: str = "cloze", *, score_kind: str = "raw", margin: str = "logit", tau: float = 0.0,
             n_boot: int = 1000, seed: int = 0, batch_size: int = 16, depths=None, progress: bool = True,
-            add_bos: bool | None = None, resume=None) -> Measurement:
+            add_bos: bool | None = None, resume=None, journal=None) -> Measurement:
     """Score every sample at every depth and summarise. score_kind: cloze `raw` (sum log-prob, lm-eval acc) or
     `norm` (per-character, lm-eval acc_norm) drives DM/OF; both accuracies are always reported. resume: cloze
-    only, engine.score.Resume (a pruned model's pass from the stored dense prefix, engine/prefix.py)."""
+    only, engine.score.Resume (a pruned model's pass from the stored dense prefix, engine/prefix.py). journal
+    (journal.py): score in resumable parts (`score_in_parts`; a fixed batch size only)."""
+    from .engine.autobatch import is_auto
     if score_kind not in ("raw", "norm"):
         raise ValueError(f"score_kind must be raw or norm, got {score_kind!r}")
     if fmt == "letter" and score_kind == "norm":
         raise ValueError("score_kind='norm' applies to the cloze format only")
-    sc = score(lm, samples, fmt, depths=depths, batch_size=batch_size, progress=progress, add_bos=add_bos,
-               **({"resume": resume} if resume is not None else {}))
+    kw = dict(depths=depths, batch_size=batch_size, progress=progress, add_bos=add_bos,
+              **({"resume": resume} if resume is not None else {}))
+    if journal is not None and resume is None and not is_auto(batch_size):
+        sc = score_in_parts(lm, samples, fmt, journal, **kw)
+    else:
+        sc = score(lm, samples, fmt, **kw)
     s = sc.norm if score_kind == "norm" else sc.scores
     rows = depth_summary(s, sc.gold, sc.n_options, margin=margin, n_boot=n_boot, seed=seed)
     if sc.norm is not None:
@@ -92,8 +129,9 @@ def analyze(model: str, task: str, fmt: str = "cloze", out: str | Path = "out", 
             device: str = "auto", dtype: str = "auto", score_kind: str = "raw", margin: str = "logit",
             tau: float = 0.0, batch_size: int = 16, n_boot: int = 1000, plots: bool = True, progress: bool = True,
             trust_remote_code: bool = False, add_bos: bool | None = None, lm=None, task_obj=None,
-            device_map=None, offload_folder=None) -> dict:
-    """Run the decision lens and write analysis.json, samples.csv and plots into `out`. Returns the JSON dict."""
+            device_map=None, offload_folder=None, journal=None) -> dict:
+    """Run the decision lens and write analysis.json, samples.csv and plots into `out`. Returns the JSON dict.
+    journal: score in resumable parts (`measure`)."""
     from .model import load_model
     from .tasks import load_task
 
@@ -107,7 +145,7 @@ def analyze(model: str, task: str, fmt: str = "cloze", out: str | Path = "out", 
                           device_map=device_map, offload_folder=offload_folder)
     t_load = time.time()
     m = measure(lm, task_obj.samples, fmt, score_kind=score_kind, margin=margin, tau=tau, n_boot=n_boot, seed=seed,
-                batch_size=batch_size, progress=progress, add_bos=add_bos)
+                batch_size=batch_size, progress=progress, add_bos=add_bos, journal=journal)
     t_score = time.time()
     result = {
         "schema": "prunelens.analysis/1",

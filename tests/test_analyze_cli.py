@@ -138,3 +138,73 @@ def test_transition_from_run_keeps_the_runs_sample_order(tmp_path):
     want = transition_point_bootstrap(dm, 0.0, 200, seed=3)
     assert got["tp_boot_counts"] == want["tp_boot_counts"] and got["tp_ci"] == want["tp_ci"]
     assert len(want["tp_boot_counts"]) > 1                          # the order matters for this data
+
+
+class _Killed(BaseException):
+    """A kill mid-run (BaseException, as KeyboardInterrupt: no handler of the CLI catches it)."""
+
+
+@pytest.mark.parametrize("fmt", ["cloze", "letter"])
+def test_scoring_in_journaled_parts_matches_one_pass_and_resumes_exactly(tmp_path, fmt, monkeypatch):
+    """`analyze` scores in parts of CHUNK questions, each recorded in the run's journal: the parts together give the
+    one-pass scores (to padding noise; parts whose questions have fewer options are padded back), and a run killed
+    after its first part computes only the others when rerun, with the uninterrupted run's exact numbers."""
+    import prunelens.analyze as A
+    from prunelens.engine.score import score
+    from prunelens.journal import Journal
+    lm, S = tiny_lm("llama", num_layers=3), tiny_samples(12)
+    whole = score(lm, S, fmt, batch_size=4, progress=False)
+    kw = dict(batch_size=4, progress=False)
+    parts = A.score_in_parts(lm, S, fmt, Journal(tmp_path / "a", "analyze", {"k": 1}), chunk=5, **kw)
+    assert parts.scores.shape == whole.scores.shape and parts.depths == whole.depths
+    np.testing.assert_allclose(parts.scores, whole.scores, atol=1e-4, equal_nan=True)
+    for name in ("final_greedy", "n_tokens"):
+        a, b = getattr(parts, name), getattr(whole, name)
+        assert (a is None and b is None) or np.array_equal(a, b)
+    # killed during the second part, then rerun: only parts 2 and 3 are computed, the numbers are the same
+    calls = []
+    real = A.score
+
+    def dying(*a, **k):
+        calls.append(len(a[1]))
+        if len(calls) == 2:
+            raise _Killed
+        return real(*a, **k)
+    monkeypatch.setattr(A, "score", dying)
+    with pytest.raises(_Killed):
+        A.score_in_parts(lm, S, fmt, Journal(tmp_path / "b", "analyze", {"k": 1}), chunk=5, **kw)
+    calls.clear()
+
+    def counting(*a, **k):
+        calls.append(len(a[1]))
+        return real(*a, **k)
+    monkeypatch.setattr(A, "score", counting)
+    again = A.score_in_parts(lm, S, fmt, Journal(tmp_path / "b", "analyze", {"k": 1}), chunk=5, **kw)
+    assert calls == [5, 2]
+    for name in ("scores", "norm", "final_loglik", "final_greedy", "n_tokens"):
+        a, b = getattr(again, name), getattr(parts, name)
+        assert (a is None and b is None) or np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name
+
+
+def test_cli_analyze_resumes_from_its_journal_and_removes_it(ckpt, custom_task, tmp_path, capsys, monkeypatch):
+    import prunelens.analyze as A
+    out = tmp_path / "out"
+    args = ["analyze", "--model", str(ckpt), "--tasks", str(custom_task), "--out", str(out), "--n-boot", "50",
+            "--device", "cpu", "--batch-size", "4"]
+    monkeypatch.setattr(A, "CHUNK", 4)
+    import prunelens.commands.analyze  # noqa: F401  (CHUNK is read from the module at call time)
+    real, n = A.score, []
+
+    def dying(*a, **k):
+        n.append(1)
+        if len(n) == 2:
+            raise _Killed
+        return real(*a, **k)
+    monkeypatch.setattr(A, "score", dying)
+    with pytest.raises(_Killed):
+        main(args)
+    assert list(out.glob(".resume-analyze.jsonl")) and not (out / "analysis.json").exists()
+    monkeypatch.setattr(A, "score", real)
+    assert main([*args, "--overwrite"]) == 0
+    assert "resuming, 1 pass(es) already done" in capsys.readouterr().out
+    assert (out / "analysis.json").is_file() and not list(out.glob(".resume-*"))

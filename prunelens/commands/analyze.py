@@ -7,7 +7,8 @@ from .common import (_common_measure, _common_model, _common_out, _common_task, 
 
 
 def cmd_analyze(a) -> int:
-    from ..analyze import analyze
+    from ..analyses.run import _journal
+    from ..analyze import CHUNK, analyze
     from ..results import staged
     from ..tasks import load_task
     from ..tasks.limits import check_lengths
@@ -19,12 +20,16 @@ def cmd_analyze(a) -> int:
         raise ValueError(f"task {a.task!r} split {task.split!r} has no samples")
     lm = load_lm(a)
     check_lengths(lm, task.samples, a.format, add_bos=add_bos_arg(a), what=task.name)
+    # finished parts of a killed run (the raw scores: score kind and margin do not change them)
+    j = _journal(out, "analyze", lm, task.samples, fmt=a.format, batch_size=a.batch_size, add_bos=add_bos_arg(a),
+                 chunk=CHUNK)
     with staged(out) as d:
         res = analyze(a.model, a.task, a.format, d, split=a.split, data_dir=a.data_dir, limit=a.limit,
                       sample=a.sample, seed=a.seed, device=a.device, dtype=a.dtype, score_kind=score_kind(a),
                       margin=a.margin, tau=a.tau, batch_size=a.batch_size, n_boot=a.n_boot,
                       trust_remote_code=a.trust_remote_code, add_bos=add_bos_arg(a), device_map=device_map_arg(a),
-                      offload_folder=a.offload_folder, lm=lm, task_obj=task)
+                      offload_folder=a.offload_folder, lm=lm, task_obj=task, journal=j)
+    j.close()
     tp = res["transition_point"]
     print(f"{res['task']} ({res['format']}, n={res['n_samples']}): acc={res['acc']:.3f} "
           f"[{res['acc_ci'][0]:.3f}, {res['acc_ci'][1]:.3f}]"
