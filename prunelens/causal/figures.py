@@ -31,8 +31,11 @@ def restore_figure(res: dict, path) -> Path:
             y = np.array([np.nan if r[key] is None else r[key] for r in rows], float)
             lo = np.array([np.nan if r[ci][0] is None else r[ci][0] for r in rows], float)
             hi = np.array([np.nan if r[ci][1] is None else r[ci][1] for r in rows], float)
-            ax.plot(x, y, ls, color=c, marker="o", ms=3, label=m)
-            ax.fill_between(x, lo, hi, color=c, alpha=0.12, lw=0)
+            # restore_all is one model per run of kept layers (constant from a cut to the next): steps, exact on a
+            # reduced grid too; the other modes move within a run and are joined by lines
+            step = "post" if m == "restore_all" else None
+            ax.plot(x, y, ls, color=c, marker="o", ms=3, label=m, drawstyle="steps-post" if step else "default")
+            ax.fill_between(x, lo, hi, color=c, alpha=0.12, lw=0, step=step)
     rows = next(iter(res["curves"].values()))
     first_dec = next((r["pruned_depth"] for r in rows if r.get("phase") == "decisive"), None)
     gap = res["gap"]["acc"]
