@@ -202,17 +202,15 @@ def restore_curve(lm, samples, fmt: str = "cloze", remove=(), *, depths=None, mo
         # Restoring every position at pruned depth j *is* the model "dense layers 0..keep[j]-1, then keep[j:]" (the
         # test checks it against a plain forward): depths inside one run of kept layers give the same model, where
         # nothing was removed below j it is the pruned model, and at the output the dense one. Each model runs once.
-        same_model: dict = {}
-        dense_key = tuple(range(L))
+        same_model: dict = {tuple(keep): pruned, tuple(range(L)): dense}      # model (layer ids) -> outcome
         for j in pdepths:
             stored = store[match[j]]
             other, mean = _decision_rows(stored, kinds) if any(m.endswith("_decision") for m in modes) else ({}, None)
             for m in modes:
                 model_key = tuple(range(match[j])) + tuple(keep[j:])
-                if m == "restore_all" and (match[j] == j or j == Lp or model_key == dense_key or model_key in same_model):
+                if m == "restore_all" and model_key in same_model:
                     # no layer removed below j: the pruned model; none at or after keep[j]: the dense one
-                    new = (pruned if match[j] == j else dense if j == Lp or model_key == dense_key
-                           else same_model[model_key])
+                    new = same_model[model_key]
                 elif match[j] == j and m in SAME_BELOW_CUT:
                     # nothing removed below j: the dense residual there *is* the pruned one (same layers, same
                     # batches; a test checks it with patched passes), so these modes change nothing
