@@ -67,9 +67,10 @@ for C in $CASES; do
   COMMON=(--model "$M" --data-dir "$DATA" --tasks "$T" --format cloze --score norm --sample "$N" --seed 0)
   # Restore-patching, every pruned depth; the decision-position mean and magnitude variants are left out of the
   # study (they run with --modes) to keep a case near one CPU hour.
-  # HellaSwag's four long endings make a pass over N questions ~1.5 CPU minutes on SmolLM2 (~3.5 on Gemma), so its
-  # cases patch the reduced grid (0, the first depth after every cut, the output), which holds the depth every
-  # question is answered at: 1138 s for SmolLM2's case, where every depth would add about 35 min (Gemma ~1.5 h).
+  # HellaSwag's four long endings make a pass over N questions ~1.5 CPU minutes on SmolLM2 (measured; Gemma ~3.5,
+  # estimated from its 2.3x cost on PIQA), so its cases patch the reduced grid (0, the first depth after every cut,
+  # the output), which holds the depth every question is answered at: 1138 s for SmolLM2's case, where every depth
+  # would add about 35 min (estimated; Gemma ~1.5 h).
   case $T in hellaswag) DEPTHS=(--depths cuts);; *) DEPTHS=();; esac
   part "restore_${M}_$T" "$D/restore/restore.json" \
     prunelens restore "${COMMON[@]}" --trajectory "${TRAJ[$C]}" --ratio critical --tp "$TP" "${DEPTHS[@]}" \
