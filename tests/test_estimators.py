@@ -132,24 +132,37 @@ def population_targets(L=29, mu=14.7, sigma=6.0) -> dict:
             "acc_changepoint": float(half_rise(F[None])[1][0])}
 
 
-def test_planted_transition_ci_coverage_at_n100():
+# (L, planted mean depth, sd of the per-question depths): the first is the set-up the estimators were built on; the
+# others are both built-in models' depths (Gemma L = 18, SmolLM2 L = 30) with the transition mid-network and late,
+# where the ends of the network and the censoring depth are closest to the interval.
+SETUPS = [(29, 14.7, 6.0), (18, 9.3, 3.7), (18, 13.6, 3.7), (30, 23.4, 6.2)]
+
+
+@pytest.mark.parametrize("L,mu,sigma", SETUPS)
+def test_planted_transition_ci_coverage_at_n100(L, mu, sigma):
     """Coverage of every estimator's 95% crossing CI over 250 simulations of n=100 questions (fixed seeds).
 
     Why the band [0.90, 0.99] cannot be passed by luck: with true coverage 0.95 the number of misses is
     Binomial(250, 0.05), mean 12.5, sd 3.4; the band allows 3..25 misses, 2.8 sd below and 3.6 sd above the mean, so a
     calibrated estimator fails with probability ~0.2% per estimator. An under-covering CI (true 0.85, 37.5 misses
     expected) passes with probability ~1.5%; one that always covers (a trivially wide CI, 0 misses) fails, as does
-    one at 0.999 with probability ~99%. The whole-depth CIs are checked too: they may only over-cover (>= 0.95).
+    one at 0.999 with probability ~99%. The whole-depth CIs (`ci`, each crossing bound rounded up to its whole depth)
+    are checked too: rounding can only add coverage, so they must reach 0.95 (they sit at 0.98-1.00; the verdict's
+    rule is stated on them in whole depths, which makes it conservative, never lenient).
     """
-    target = population_targets()
-    assert all(abs(v - 14.7) < 0.15 for v in target.values()), target          # the planted depth, per estimator
-    rng = np.random.default_rng(20261202)
+    target = population_targets(L, mu, sigma)
+    # The known answer is each rule's value on the noise-free population curves. Mid-network all four equal the
+    # planted depth; late, P(t > L) > 0 moves the prediction rule's and the truncated accuracy curve's (the mean-DM
+    # and gold-rule crossings stay at the planted depth: F(mu) = 1/2 whatever the truncation).
+    exact = KEYS if mu < 0.6 * L else ("mean_dm_tp", "decision_depth_gold")
+    assert all(abs(target[key] - mu) < 0.15 for key in exact), target
+    rng = np.random.default_rng([20261202, L, int(10 * mu)])
     n_sim = 250
     hit = {k: 0 for k in KEYS}
     hit_whole = {k: 0 for k in KEYS}
     ident = {k: 0 for k in KEYS}
     for i in range(n_sim):
-        s, g, k = simulate(rng)
+        s, g, k = simulate(rng, L=L, mu=mu, sigma=sigma)
         e = transition_estimators(s, g, k, n_boot=400, seed=i)
         for key in KEYS:
             lo, hi = e[key]["crossing_ci"]
@@ -161,7 +174,8 @@ def test_planted_transition_ci_coverage_at_n100():
     cover = {k: v / n_sim for k, v in hit.items()}
     assert all(0.90 <= c <= 0.99 for c in cover.values()), cover
     assert all(v / n_sim >= 0.95 for v in hit_whole.values()), hit_whole
-    assert all(v / n_sim >= 0.95 for v in ident.values()), ident                  # and it says so
+    if mu < 0.6 * L:                                   # mid-network: identified, and it says so
+        assert all(v / n_sim >= 0.95 for v in ident.values()), ident
 
 
 @pytest.mark.parametrize("kind", ["silent", "noise"])
