@@ -3,7 +3,10 @@ same model weights and the same data (a changed checkpoint or task file under th
 
 - `model_identity(lm)`: sha256 over the checkpoint folder's config and weight files (name, size and the first and
   last MiB of each) and over the loaded parameters (name, shape, dtype and their first and last values). Reading
-  2 MiB per weight file and a few values per tensor takes milliseconds, also for multi-GB models.
+  2 MiB per weight file and a few values per tensor takes milliseconds, also for multi-GB models. prunelens's own
+  conversion record (`prunelens-converted.json`: source path and wall time) is left out: it changes with every
+  reconversion of the same GGUF file, which would otherwise make every resumable run refuse (or recompute) its
+  finished work after a cache is rebuilt.
 - `samples_digest(samples)`: sha256 over every field the engine reads (ids, contexts, continuations, choices, gold,
   letter prompt).
 """
@@ -12,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+
+from .model.gguf import MARKER      # the conversion record: not part of the weights
 
 _EDGE = 1 << 20                      # bytes read at each end of a weight file
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".model", ".json")
@@ -46,7 +51,7 @@ def model_identity(lm) -> str:
     path = Path(str(lm.path))
     if path.is_dir():
         for f in sorted(path.iterdir()):
-            if f.is_file() and f.suffix in _WEIGHT_SUFFIXES:
+            if f.is_file() and f.suffix in _WEIGHT_SUFFIXES and f.name != MARKER:
                 _file_part(h, f)
     else:
         h.update(f"hub:{lm.path}:{getattr(lm.model.config, '_commit_hash', None)}".encode())
