@@ -94,7 +94,7 @@ def readouts(lm, train, evals, fmt: str = "cloze", *, score_kind: str = "raw", m
         (trie_tr, seq_tr, _), (trie_ev, seq_ev, trie_stats) = (option_trie(lm, x, fmt) for x in (train, evals))
         H_tr, H_ev = last_states(lm, seq_tr, batch_size), last_states(lm, seq_ev, batch_size)     # [M, D, d]
         P_tr, P_ev = (_softmax(t.scores(option_logits(lens, torch.as_tensor(H[:, -1]), torch.as_tensor(t.tok)))
-                               .numpy()) for H, t in ((H_tr, trie_tr), (H_ev, trie_ev)))
+                               .cpu().numpy()) for H, t in ((H_tr, trie_tr), (H_ev, trie_ev)))
         tuned = fit_tuned(lens, H_tr, trie_tr, P_tr, H_ev, trie_ev, P_ev, rank=rank, steps=steps, seed=seed)
     log("readout: probes ...")
     # letter format: the probe reads the decision states, which are the trie's nodes (one per question, in order;

@@ -39,11 +39,13 @@ class Trie:
     def scores(self, z: torch.Tensor) -> torch.Tensor:
         """z [M, C] lens logits of each node's children -> [N, K] option scores (sum of restricted log-probs on
         the option's path; -inf where a question has no such option). Differentiable in z."""
-        logp = torch.log_softmax(z.masked_fill(torch.as_tensor(self.tok) < 0, -torch.inf), -1)
+        dev = z.device                                   # the lens's device (CUDA models): indices follow z
+        logp = torch.log_softmax(z.masked_fill(torch.as_tensor(self.tok, device=dev) < 0, -torch.inf), -1)
         N, K = len(self.n_options), self.K
-        p = torch.as_tensor(self.path)
-        out = torch.zeros(N * K, dtype=logp.dtype).index_add(0, p[:, 0] * K + p[:, 1], logp[p[:, 2], p[:, 3]])
-        valid = torch.arange(K)[None, :] < torch.as_tensor(self.n_options)[:, None]
+        p = torch.as_tensor(self.path, device=dev)
+        out = torch.zeros(N * K, dtype=logp.dtype, device=dev).index_add(0, p[:, 0] * K + p[:, 1],
+                                                                         logp[p[:, 2], p[:, 3]])
+        valid = torch.arange(K, device=dev)[None, :] < torch.as_tensor(self.n_options, device=dev)[:, None]
         return out.view(N, K).masked_fill(~valid, -torch.inf)
 
 

@@ -20,7 +20,8 @@ import torch
 def option_logits(lens, H: torch.Tensor, tok: torch.Tensor) -> torch.Tensor:
     """Lens logits of option tokens: H [N, d] raw residuals, tok [N, K] token ids (-1 = no option) -> [N, K] fp32,
     -inf where there is no option. Same norm, scale and soft-cap as the logit lens (not in place: autograd)."""
-    x = lens.normed(H)                                                  # [N, d]
+    x = lens.normed(H)                                                  # [N, d], on the lens's device
+    tok = tok.to(x.device)
     U = lens.weight[tok.clamp_min(0)].float()                           # [N, K, d]
     z = torch.einsum("nkd,nd->nk", U, x)
     if lens.bias is not None:
@@ -62,16 +63,17 @@ def fit_tuned(lens, H_tr: np.ndarray, trie_tr, P_tr: np.ndarray, H_ev: np.ndarra
     evaluation split (NaN: no option), "identity_scores": the same untranslated (the restricted logit lens),
     "kl_train"/"kl_eval"/"kl_eval_identity" [D]}."""
     D = H_tr.shape[1]
-    tok_tr, tok_ev = torch.as_tensor(trie_tr.tok), torch.as_tensor(trie_ev.tok)
+    dev = lens.device                   # fitted where the unembedding lives (CUDA models: on the GPU)
+    tok_tr, tok_ev = torch.as_tensor(trie_tr.tok, device=dev), torch.as_tensor(trie_ev.tok, device=dev)
     read_tr = lambda h: trie_tr.scores(option_logits(lens, h, tok_tr))        # noqa: E731  [M, d] -> [N, K]
     read_ev = lambda h: trie_ev.scores(option_logits(lens, h, tok_ev))        # noqa: E731
-    Ptr, Pev = torch.as_tensor(P_tr, dtype=torch.float32), torch.as_tensor(P_ev, dtype=torch.float32)
+    Ptr, Pev = (torch.as_tensor(P, dtype=torch.float32, device=dev) for P in (P_tr, P_ev))
     out = {k: [] for k in ("kl_train", "kl_eval", "kl_eval_identity")}
     scores, ident = [], []
     for d in range(D):
-        htr = torch.as_tensor(H_tr[:, d], dtype=torch.float32)
-        hev = torch.as_tensor(H_ev[:, d], dtype=torch.float32)
-        T = Translator(htr.shape[-1], rank, seed + d)
+        htr = torch.as_tensor(H_tr[:, d], dtype=torch.float32, device=dev)
+        hev = torch.as_tensor(H_ev[:, d], dtype=torch.float32, device=dev)
+        T = Translator(htr.shape[-1], rank, seed + d).to(dev)     # initialised on the CPU: the same start anywhere
         opt = torch.optim.AdamW(T.parameters(), lr=lr, weight_decay=weight_decay)
         with torch.enable_grad():
             for _ in range(steps):
@@ -84,8 +86,8 @@ def fit_tuned(lens, H_tr: np.ndarray, trie_tr, P_tr: np.ndarray, H_ev: np.ndarra
             out["kl_train"].append(float(_kl(Ptr, read_tr(T(htr)))))
             out["kl_eval"].append(float(_kl(Pev, z_ev)))
             out["kl_eval_identity"].append(float(_kl(Pev, z_id)))
-        scores.append(z_ev.masked_fill(torch.isinf(z_ev), torch.nan).numpy())
-        ident.append(z_id.masked_fill(torch.isinf(z_id), torch.nan).numpy())
+        scores.append(z_ev.masked_fill(torch.isinf(z_ev), torch.nan).cpu().numpy())
+        ident.append(z_id.masked_fill(torch.isinf(z_id), torch.nan).cpu().numpy())
         if progress:
             progress(d)
     return {"scores": np.stack(scores, 1).astype(np.float64), "identity_scores": np.stack(ident, 1).astype(np.float64),
