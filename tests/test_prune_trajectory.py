@@ -181,6 +181,17 @@ def test_compare_summary(tmp_path):
     last = ip["steps"][-1]
     assert f"| iterative | 0.50 | {' '.join(map(str, last['removed']))} | {last['acc']:.3f} [" in md
     assert "random (2 seeds)" in md and "iterative - tail" in md and "iterative - random" in md
+    # every state's transition estimators, read from the step's own record (not only the mean-DM TP)
+    from prunelens.metrics.estimators import estimator_cell
+    row = next(r for r in md.splitlines() if r.startswith(f"| iterative | 0.50 | {' '.join(map(str, last['removed']))} |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[-4:] == [estimator_cell(last["estimators"][k]) for k in
+                          ("mean_dm_tp", "decision_depth_pred", "decision_depth_gold", "acc_changepoint")]
+    csv = (tmp_path / "cmp" / "compare_removed.csv").read_text()
+    assert "DDpred [95% CI]" in csv.splitlines()[0]
+    # the paper's safe ratio (L - TP)/L exists only where the dense model has a TP
+    tp = ip["dense"]["transition_point"]
+    assert ip["dense"]["predicted_safe_ratio"] == (None if tp is None else (4 - tp) / 4)
     assert (tmp_path / "cmp" / "compare_acc_dm_vs_ratio.png").stat().st_size > 0
     assert main(["compare", str(tmp_path / "nothing"), "--out", str(tmp_path / "c2")]) == 2
 

@@ -27,13 +27,17 @@ def cmd_prune(a) -> int:
                   batch_size=a.batch_size, cache_mb=a.cache_mb, naive=a.naive, device=a.device, dtype=a.dtype,
                   cache_dir=a.cache_dir, add_bos=add_bos_arg(a), task_obj=task_obj, device_map=device_map_arg(a),
                   offload_folder=a.offload_folder, trust_remote_code=a.trust_remote_code, overwrite=a.overwrite)
+    from ..metrics.estimators import estimators_brief
     for t in trajs:
         d = t["dense"]
+        safe = d.get("predicted_safe_ratio")
         print(f"{t['params']['method']} on {t['task']}: dense acc={d['acc']:.3f} TP={d['transition_point']} "
-              f"(predicted safe ratio {d['predicted_safe_ratio']:.2f}); {t['status']}")
+              f"(paper's safe ratio (L - TP)/L: {'none, no TP' if safe is None else f'{safe:.2f}'}); {t['status']}")
+        print(f"  dense {estimators_brief(d.get('estimators'))}")
         for s in t["steps"]:
             print(f"  ratio {s['ratio']:.2f} removed {s['removed']}: acc={s['acc']:.3f} "
-                  f"[{s['acc_ci'][0]:.3f}, {s['acc_ci'][1]:.3f}] DM={s['dm_final']:.3f} TP={s['transition_point']}")
+                  f"[{s['acc_ci'][0]:.3f}, {s['acc_ci'][1]:.3f}] DM={s['dm_final']:.3f}; "
+                  f"{estimators_brief(s.get('estimators'))}")
     print(f"results: {a.out}")
     return 0
 

@@ -218,3 +218,21 @@ def estimators_text(est: dict) -> str:
                      f"{tp_ci_text(e['ci'])} ([{', '.join(_num(x) for x in e['crossing_ci'])}]) -> {e['verdict']} "
                      f"({e['why']}){extra}")
     return "\n".join(lines)
+
+
+SHORT = {"mean_dm_tp": "TP", "decision_depth_pred": "DDpred", "decision_depth_gold": "DDgold",
+         "acc_changepoint": "CP"}
+
+
+def estimator_cell(e: dict | None) -> str:
+    """One estimator in a table cell: "15 [14, 16] identified" / "none [13, none]"; "-" when not computed."""
+    if not e:
+        return "-"
+    return f"{_num(e['point'])} {tp_ci_text(e['ci'])}" + (" identified" if e["verdict"] == IDENTIFIED else "")
+
+
+def estimators_brief(est: dict | None) -> str:
+    """Every estimator on one line (pruning steps): "TP none [13, none]; DDpred 15 [14, 16] identified; ..."."""
+    if not est:
+        return "estimators: not computed"
+    return "; ".join(f"{SHORT[k]} {estimator_cell(est.get(k))}" for k in SHORT if k in est)

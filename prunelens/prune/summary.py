@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..metrics.estimators import estimator_cell
 from ..results import atomic_write_text, read_json, staged
 from .plots import label, plot_vs_ratio, removed_table
 
@@ -29,6 +30,13 @@ def _states(t: dict) -> list[dict]:
     return [t["dense"]] + list(t["steps"])
 
 
+def _est(s: dict, key: str) -> str:
+    e = (s.get("estimators") or {}).get(key)
+    if e is None and key == "mean_dm_tp":            # trajectories written before the estimators: the TP alone
+        return "none" if s.get("transition_point") is None else str(s["transition_point"])
+    return estimator_cell(e)
+
+
 def _ci(s: dict, key: str) -> str:
     lo, hi = s[f"{key}_ci"]
     return f"{s[key]:.3f} [{lo:.3f}, {hi:.3f}]"
@@ -42,13 +50,19 @@ def summary_markdown(trajs: list[dict]) -> str:
     out = [f"# {t0['task']} ({t0['params']['format']}, n={t0['n_samples']}): accuracy and final Decision Margin "
            f"per pruning ratio", "",
            "95% bootstrap CIs over questions. Random: mean over seeds, with the range of the seeds' accuracies.", "",
-           "| method | ratio | removed (original ids, in order) | acc [95% CI] | DM final [95% CI] | TP |",
-           "|---|---:|---|---|---|---:|"]
+           "Transition estimators per state: point [95% CI], \"identified\" when the CI locates it (metrics/"
+           "estimators.py); TP = the paper's mean-DM Transition Point, DD = median decision depth (prediction / gold "
+           "rule), CP = accuracy change-point.", "",
+           "| method | ratio | removed (original ids, in order) | acc [95% CI] | DM final [95% CI] | TP | DDpred | "
+           "DDgold | CP |",
+           "|---|---:|---|---|---|---:|---|---|---|"]
     for name, ts in groups.items():
         if len(ts) == 1:
             for s in _states(ts[0]):
                 out.append(f"| {name} | {s.get('ratio', 0.0):.2f} | {' '.join(map(str, s.get('removed', [])))} | "
-                           f"{_ci(s, 'acc')} | {_ci(s, 'dm_final')} | {s['transition_point']} |")
+                           f"{_ci(s, 'acc')} | {_ci(s, 'dm_final')} | {_est(s, 'mean_dm_tp')} | "
+                           f"{_est(s, 'decision_depth_pred')} | {_est(s, 'decision_depth_gold')} | "
+                           f"{_est(s, 'acc_changepoint')} |")
             continue
         n = min(len(_states(t)) for t in ts)
         for j in range(n):
@@ -58,7 +72,7 @@ def summary_markdown(trajs: list[dict]) -> str:
             out.append(f"| {name} ({len(ts)} seeds) | {ss[0].get('ratio', 0.0):.2f} | "
                        f"{' / '.join(' '.join(map(str, s.get('removed', []))) or '-' for s in ss)} | "
                        f"{acc.mean():.3f} (seeds {acc.min():.3f}-{acc.max():.3f}) | {dm.mean():.3f} "
-                       f"(seeds {dm.min():.3f}-{dm.max():.3f}) | - |")
+                       f"(seeds {dm.min():.3f}-{dm.max():.3f}) | - | - | - | - |")
     gaps = _gaps(groups)
     if gaps:
         out += ["", "## Gaps at equal ratio (accuracy)", "", "| ratio | " + " | ".join(gaps[0][1]) + " |",

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..metrics.estimators import estimators_brief
 from ..results import now, read_json, versions, write_json
 from .cache import CacheFileError, PrefixCache
 from .evaluate import keep_of, measure_state
@@ -136,7 +137,8 @@ def run_trajectory(ctx: Ctx, method: str, out: str | Path, header: dict, on_stat
         log(f"[prune] measuring the dense model ({len(ctx.samples)} samples, every depth) ...")
         traj["dense"] = _record(ctx, [], {})
         tp = traj["dense"]["transition_point"]
-        traj["dense"]["predicted_safe_ratio"] = 0.0 if tp is None else (ctx.L - tp) / ctx.L
+        # the paper's rule; no TP is no prediction (not "nothing can go")
+        traj["dense"]["predicted_safe_ratio"] = None if tp is None else (ctx.L - tp) / ctx.L
         _save(ctx, out, traj, t0)
         on_state and on_state(traj)
     ctx.dense = traj["dense"]
@@ -158,7 +160,7 @@ def run_trajectory(ctx: Ctx, method: str, out: str | Path, header: dict, on_stat
             rec["wall_s"] = round(time.time() - t, 3)
             traj["steps"].append(rec)
             log(f"[prune] {method} step {len(traj['steps'])}: removed {rec['removed']} acc={rec['acc']:.3f} "
-                f"DM={rec['dm_final']:.3f} TP={rec['transition_point']} ({rec['wall_s']:.1f}s)")
+                f"DM={rec['dm_final']:.3f}; {estimators_brief(rec.get('estimators'))} ({rec['wall_s']:.1f}s)")
             _save(ctx, out, traj, t0)
             on_state and on_state(traj)
     if traj["status"] == "running":
