@@ -208,10 +208,17 @@ def test_leave_one_out_evaluation_on_planted_points(tmp_path, capsys):
     assert all(v["verdict"].startswith("not enough data") for v in res["versus"].values())   # 4 < 8 points
     b = res["budget"]
     want = sum(p["verify"]["acc"] >= p["dense"]["acc"] - 0.05 for p in made)
-    assert (b["plan"]["n"], b["plan"]["within"]) == (4, want)
+    assert (b["plan"]["within"] + b["plan_empty"]["within"]) == want
     # the tail trajectory at 25% (2 of 6 layers; its critical ratio 0.34) keeps dense accuracy: within budget
     assert (b["last_25pct"]["n"], b["last_25pct"]["within"]) == (4, 4)
     assert res["scores"]["_common"]["n"] == sum(r["plan"] is not None and r["plan_loo"] is not None for r in rows)
+    # the plan's set against ShortGPT's of as many blocks, paired by hand: ShortGPT keeps dense accuracy below its
+    # critical ratio 0.5 (drop 0), so the difference is the plan's own drop, on points that remove >= 1 block
+    sv = res["sets_versus"]["plan_vs_shortgpt"]
+    mine = [p["dense"]["acc"] - p["verify"]["acc"] for p in made if 1 <= p["recommended"]["k"] < 3]
+    assert sv["n"] == len(mine) and (not mine or sv["drop_diff"] == pytest.approx(np.mean(mine)))
+    assert sv["verdict"].startswith("not enough data")
+    assert b["plan"]["n"] + b["plan_empty"]["n"] == 4
     assert res["excluded"] == []
     # a point whose dense accuracy is not above chance has no critical ratio worth scoring: left out, with why
     low = [{**p, "plan": {**p["plan"], "dense": {**p["plan"]["dense"], "acc": 0.27}}} if i == 0 else p
@@ -238,6 +245,8 @@ def test_leave_one_out_evaluation_on_planted_points(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "last_25pct: MAE 0.250 [" in printed and "00000" not in printed         # 3 decimals, as people read
     ev = json.loads((tmp_path / "ev" / "plan_evaluation.json").read_text())
+    assert (tmp_path / "ev" / "plan_evaluation.png").stat().st_size > 0
+    assert "plan_vs_shortgpt, paired drop" in (tmp_path / "ev" / "plan_evaluation.md").read_text()
     assert ev["scores"]["last_25pct"]["mae"] == pytest.approx(0.25)
     html = build_report([tmp_path / "ev"], tmp_path / "rep.html").read_text()
     assert "Leave-one-out evaluation" in html and "not enough data (n = 4 &lt; 8 points)" in html
@@ -257,3 +266,16 @@ def test_fit_c_is_set_by_the_region_before_collapse_not_by_the_chance_floor():
         actual[:, k, 0] = max(0.25, 0.8 - 2 * 0.05 * k)      # twice the additive loss, floored at chance
     p = make_plan(dense, single, chance=0.25, n_boot=20)
     assert fit_c([{"plan": p, "outcomes": {"dense": dense, "single": single, "actual": actual}}]) == pytest.approx(2.0)
+
+
+def test_last_25pct_and_spearman_interval():
+    from scipy import stats
+    from prunelens.plan.evaluate import MIN_POINTS, _spearman_ci, last_25pct_k
+    assert [last_25pct_k(L) for L in (6, 18, 30, 32)] == [2, 5, 8, 8]            # halves up, not to even
+    x = np.linspace(0.1, 0.6, 10)
+    assert _spearman_ci(x, x) == pytest.approx([1.0, 1.0])                                   # a perfect ranking stays perfect
+    assert _spearman_ci(x[:MIN_POINTS - 1], x[:MIN_POINTS - 1]) is None          # too few points for an interval
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=40), rng.normal(size=40)
+    lo, hi = _spearman_ci(a, b)
+    assert lo < stats.spearmanr(a, b).statistic < hi and lo < 0 < hi           # unrelated: the CI holds 0

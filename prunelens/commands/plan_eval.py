@@ -19,24 +19,37 @@ def cmd_plan_eval(a) -> int:
     points = load_points(a.plans, a.trajectories)
     if len(points) < 2:
         raise ValueError(f"{len(points)} plan run(s) found under --plans: leave-one-out needs at least 2")
+    from ..plan.figures import evaluation_figure
     res = evaluate(points, truth_method=a.truth)
+    text = summary_lines(res)
     with staged(a.out) as d:
         write_json(d / "plan_evaluation.json", res)
-    for x in res["excluded"]:
-        print(f"left out, not above chance: {x['model']} {x['task']} ({x['why']})")
+        (d / "plan_evaluation.md").write_text("# plan-eval\n\n" + "\n".join(f"- {x}" for x in text) + "\n")
+        evaluation_figure(res, d / "plan_evaluation.png")
+    print("\n".join(text))
+    print(f"results: {a.out}/plan_evaluation.json (.md, .png)")
+    return 0
+
+
+def summary_lines(res: dict) -> list[str]:
+    out = [f"left out, not above chance: {x['model']} {x['task']} ({x['why']})" for x in res["excluded"]]
     for name, s in res["scores"].items():
         if name == "_common":
-            print(f"on the {s['n']} points every predictor covers: " + ", ".join(
+            out.append(f"on the {s['n']} points every predictor covers: " + ", ".join(
                 f"{k} MAE {v:.3f}" for k, v in s.items() if k != "n" and v is not None))
         else:
-            print(f"{name}: MAE {_f(s['mae'])} {_ci(s['mae_ci'])} over {s['n']} points, Spearman {_f(s['spearman'])}")
+            out.append(f"{name}: MAE {_f(s['mae'])} {_ci(s['mae_ci'])} over {s['n']} points, Spearman "
+                       f"{_f(s['spearman'])} {_ci(s.get('spearman_ci'))}")
     for k, v in res["versus"].items():
-        print(f"{k}: {v['verdict']} (MAE difference {_f(v['mae_diff'], '+.3f')}, 95% CI {_ci(v['ci'])}, n={v['n']})")
+        out.append(f"{k}: {v['verdict']} (MAE difference {_f(v['mae_diff'], '+.3f')}, 95% CI {_ci(v['ci'])}, "
+                   f"n={v['n']})")
     for k, v in res["budget"].items():
         if v["n"]:
-            print(f"within --max-drop: {k} {v['within']}/{v['n']} (95% CI {_ci(v['ci'])})")
-    print(f"results: {a.out}/plan_evaluation.json")
-    return 0
+            out.append(f"within --max-drop: {k} {v['within']}/{v['n']} (95% CI {_ci(v['ci'])})")
+    for k, v in (res.get("sets_versus") or {}).items():
+        out.append(f"{k}, paired drop at the same layer count: {v['verdict']} (plan - baseline "
+                   f"{_f(v['drop_diff'], '+.3f')}, 95% CI {_ci(v['ci'])}, n={v['n']})")
+    return out
 
 
 def register(sub) -> None:

@@ -13,11 +13,14 @@ Points whose dense accuracy is not above chance (the Wilson interval of the plan
 chance or the accuracy of always giving one option, metrics/chance.py) are left out of every score and listed
 under "excluded": there "halfway to chance" lies inside the noise, so the truth itself would be noise.
 Scores: mean absolute error over the points where prediction and truth are both uncensored (with a bootstrap CI
-over points), Spearman's rank correlation, and the paired MAE difference of plan(_loo) against each baseline (CI
-over points: "beats" only when it excludes 0). Recommended sets: the share whose measured drop (--verify) stays
-within the plan's budget, with a Wilson interval, beside the same share for the last 25%, ShortGPT's, Gromov's
-angular-distance block and random removal of as many layers, read off their trajectories or off `prunelens controls`
-runs (controls.json) on the same questions.
+over points), Spearman's rank correlation (with a bootstrap CI over points), and the paired MAE difference of
+plan(_loo) against each baseline (CI over points: "beats" only when it excludes 0). Recommended sets: the share
+whose measured drop (--verify) stays within the plan's budget, with a Wilson interval, beside the same share for the
+last 25% (round(0.25 L), halves up), ShortGPT's, Gromov's angular-distance block and random removal of as many
+layers, read off their trajectories or off `prunelens controls` runs (controls.json) on the same questions. A plan
+that recommends removing nothing is counted apart (`plan_empty`): it is within budget by construction. And paired,
+on the points where both exist: the plan's measured drop minus the baseline's at the same number of layers, with a
+bootstrap CI over points and a verdict from it (`sets_versus`).
 """
 from __future__ import annotations
 
@@ -149,6 +152,30 @@ def _boot_ci(v: np.ndarray, n_boot=2000, seed=0) -> list[float] | None:
     return [float(x) for x in np.percentile(m, [2.5, 97.5])]
 
 
+def _spearman_ci(x, y, n_boot=2000, seed=0) -> list[float] | None:
+    """Percentile CI of Spearman's rho over point resamples; resamples in which either side is constant (rho
+    undefined) are left out. None below MIN_POINTS points: with fewer the resampled rho takes a handful of values."""
+    from scipy import stats
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(x) < MIN_POINTS:
+        return None
+    idx = np.random.default_rng(seed).integers(0, len(x), (n_boot, len(x)))
+    rho = [stats.spearmanr(x[i], y[i]).statistic for i in idx if np.ptp(x[i]) > 0 and np.ptp(y[i]) > 0]
+    rho = np.asarray([r for r in rho if np.isfinite(r)])
+    return None if len(rho) < n_boot // 2 else [float(v) for v in np.percentile(rho, [2.5, 97.5])]
+
+
+def _verdict(ci, n: int, better: str, worse: str) -> str:
+    if ci is None:
+        return f"not enough data (n = {n} < {MIN_POINTS} points)"
+    return better if ci[1] < 0 else worse if ci[0] > 0 else "not resolved at this n"
+
+
+def last_25pct_k(num_layers: int) -> int:
+    """The number of blocks "drop the last 25%" removes: 0.25 L rounded, halves up (L = 18: 5; L = 30: 8)."""
+    return int(np.floor(0.25 * num_layers + 0.5))
+
+
 def _acc_at(traj: dict, k: int) -> float | None:
     st = [s for s in T.steps(traj) if s.get("removed") is not None and len(s["removed"]) == k]
     return T.final_acc(st[0]) if st else None
@@ -182,8 +209,9 @@ def evaluate(points, truth_method: str = "ip_skip") -> dict:
         err = np.array([abs(a - b) for a, b in both])
         varied = len({a for a, _ in both}) > 1 and len({b for _, b in both}) > 1      # else rho is undefined
         rho = stats.spearmanr(*zip(*both)).statistic if len(both) >= 3 and varied else None
+        rho = None if rho is None or not np.isfinite(rho) else float(rho)
         scores[name] = {"n": len(both), "mae": float(err.mean()) if len(err) else None, "mae_ci": _boot_ci(err),
-                        "spearman": None if rho is None or not np.isfinite(rho) else float(rho)}
+                        "spearman": rho, "spearman_ci": None if rho is None else _spearman_ci(*zip(*both))}
     # the same MAEs on the points where every predictor and the truth are defined: the per-predictor MAEs above
     # rest on different points (a plan predicting no collapse is dropped there)
     common = [r for r in rows if r["truth"] is not None and all(r[n] is not None for n in PREDICTORS)]
@@ -195,34 +223,57 @@ def evaluate(points, truth_method: str = "ip_skip") -> dict:
             d = np.array([abs(r[mine] - r["truth"]) - abs(r[base] - r["truth"]) for r in rows
                           if None not in (r[mine], r[base], r["truth"])])
             ci = _boot_ci(d) if len(d) >= MIN_POINTS else None
-            versus[f"{mine}_vs_{base}"] = {
-                "n": len(d), "mae_diff": float(d.mean()) if len(d) else None, "ci": ci,
-                "verdict": f"not enough data (n = {len(d)} < {MIN_POINTS} points)" if ci is None else
-                "beats" if ci[1] < 0 else "worse" if ci[0] > 0 else "not resolved at this n"}
+            versus[f"{mine}_vs_{base}"] = {"n": len(d), "mae_diff": float(d.mean()) if len(d) else None, "ci": ci,
+                                           "verdict": _verdict(ci, len(d), "beats", "worse")}
     return {"truth_method": truth_method, "points": rows, "excluded": excluded, "scores": scores, "versus": versus,
-            "budget": budget_shares(points)}
+            "budget": budget_shares(points), "sets_versus": sets_versus(points)}
+
+
+def _baseline_drops(p: dict, key: str, k: int) -> float | None:
+    """A baseline's accuracy drop with k blocks removed on this point's questions, each trajectory against its own
+    dense accuracy (random: the mean over seeds); None where it has no set of k blocks."""
+    drops = [T.final_acc(T.dense(t["traj"])) - a for t in p["truth"].get(key, [])
+             if (a := _acc_at(t["traj"], k)) is not None]
+    return float(np.mean(drops)) if drops and k > 0 else None
+
+
+def sets_versus(points) -> dict:
+    """The plan's recommended set against each baseline's set of as many blocks, paired on the points where both
+    were measured: mean over points of (plan's drop - baseline's drop), bootstrap CI over points; "plan better"
+    only when the CI lies below 0. Plans recommending nothing are left out (nothing to compare)."""
+    out = {}
+    for key in ("shortgpt", "angular", "random"):
+        d = []
+        for p in points:
+            pl = p["plan"]
+            k = pl["recommended"]["k"]
+            if not pl.get("verify") or k < 1 or (b := _baseline_drops(p, key, k)) is None:
+                continue
+            d.append((pl["dense"]["acc"] - pl["verify"]["acc"]) - b)
+        d = np.asarray(d)
+        ci = _boot_ci(d) if len(d) >= MIN_POINTS else None
+        out[f"plan_vs_{key}"] = {"n": len(d), "drop_diff": float(d.mean()) if len(d) else None, "ci": ci,
+                                 "verdict": _verdict(ci, len(d), "plan's set loses less", "plan's set loses more")}
+    return out
 
 
 def budget_shares(points) -> dict:
     """Share of recommended sets whose measured drop stays within the plan's budget, and the same for the
     baselines' sets of as many layers (read from their trajectories), each with a Wilson interval."""
-    tally = {k: [0, 0] for k in ("plan", "last_25pct", "shortgpt", "angular", "random")}
+    tally = {k: [0, 0] for k in ("plan", "plan_empty", "last_25pct", "shortgpt", "angular", "random")}
     for p in points:
         pl = p["plan"]
         if pl.get("max_drop") is None:
             continue
         dense, budget, k = pl["dense"]["acc"], pl["max_drop"], pl["recommended"]["k"]
         if pl.get("verify"):
-            tally["plan"][0] += pl["verify"]["acc"] >= dense - budget
-            tally["plan"][1] += 1
-        L = pl["num_layers"]
-        for name, key, kk in (("last_25pct", "tail", round(0.25 * L)), ("shortgpt", "shortgpt", k),
+            name = "plan" if k >= 1 else "plan_empty"        # an empty set is within budget by construction
+            tally[name][0] += pl["verify"]["acc"] >= dense - budget
+            tally[name][1] += 1
+        for name, key, kk in (("last_25pct", "tail", last_25pct_k(pl["num_layers"])), ("shortgpt", "shortgpt", k),
                               ("angular", "angular", k), ("random", "random", k)):
-            # each trajectory against its own dense accuracy (random: the mean over seeds of the drops)
-            drops = [T.final_acc(T.dense(t["traj"])) - a for t in p["truth"].get(key, [])
-                     if (a := _acc_at(t["traj"], kk)) is not None]
-            if drops and kk > 0:
-                tally[name][0] += float(np.mean(drops)) <= budget
+            if (drop := _baseline_drops(p, key, kk)) is not None:
+                tally[name][0] += drop <= budget
                 tally[name][1] += 1
     return {k: {"within": int(a), "n": n, "share": None if n == 0 else a / n, "ci": wilson(int(a), n)}
             for k, (a, n) in tally.items()}

@@ -19,11 +19,15 @@ def s_plan(R, tmp) -> str:
     for e in R["plan_evaluation"]:
         rows = [[r["model"], r["task"], H.f3(r["truth"]), H.f3(r["plan"]), H.f3(r["plan_loo"]), H.f3(r["paper_rule"]),
                  H.f3(r["last_25pct"])] for r in e["points"]]
-        sc = [[k, str(v["n"]), H.f3(v["mae"]), H.ci(v["mae_ci"]), H.f3(v["spearman"])]
+        sc = [[k, str(v["n"]), H.f3(v["mae"]), H.ci(v["mae_ci"]), H.f3(v["spearman"]), H.ci(v.get("spearman_ci"))]
               for k, v in e["scores"].items() if not k.startswith("_")]
         vs = [[k.replace("_vs_", " vs "), str(v["n"]), H.f3(v["mae_diff"]), H.ci(v["ci"]), v["verdict"]]
               for k, v in e["versus"].items()]
-        names = {"plan": "plan's recommended set (--verify)", "last_25pct": "the last 25% of the blocks",
+        sv = [[k.replace("plan_vs_", "plan vs "), str(v["n"]), H.f3(v["drop_diff"]), H.ci(v["ci"]), v["verdict"]]
+              for k, v in (e.get("sets_versus") or {}).items()]
+        names = {"plan": "plan's recommended set (--verify), at least one block",
+                 "plan_empty": "plan's recommended set, when it removes nothing (within by construction)",
+                 "last_25pct": "the last 25% of the blocks",
                  "shortgpt": "one-shot ShortGPT, as many blocks", "angular": "Gromov's angular block, as many blocks",
                  "random": "random, as many blocks (mean over seeds)"}
         bud = [[names.get(k, k), str(v["n"]), str(v["within"]), H.f3(v["share"]), H.ci(v["ci"])]
@@ -33,8 +37,11 @@ def s_plan(R, tmp) -> str:
                              "no points")
                    + "".join(f"<p class=note>Left out (not above chance): {H.esc(x['model'])} {H.esc(x['task'])}, "
                              f"{H.esc(x['why'])}.</p>" for x in e.get("excluded") or [])
-                   + H.table(["predictor", "points", "MAE", "95% CI", "Spearman"], sc, "no scores")
+                   + H.table(["predictor", "points", "MAE", "95% CI", "Spearman", "95% CI"], sc, "no scores")
                    + H.table(["comparison", "points", "MAE difference", "95% CI", "verdict"], vs, "no comparisons")
                    + "<p>Sets whose measured accuracy drop stays within the plan's --max-drop (Wilson 95% CI):</p>"
-                   + H.table(["removal set", "points", "within budget", "share", "95% CI"], bud, "no sets measured"))
+                   + H.table(["removal set", "points", "within budget", "share", "95% CI"], bud, "no sets measured")
+                   + "<p>The plan's set against each baseline's set of as many blocks, paired on the same points "
+                     "(plan's accuracy drop minus the baseline's; below 0: the plan's set loses less):</p>"
+                   + H.table(["comparison", "points", "drop difference", "95% CI", "verdict"], sv, "no pairs"))
     return "".join(out)
