@@ -150,6 +150,18 @@ def test_cli_plan_verify_and_export(tmp_path, capsys):
     capsys.readouterr()
     assert main(["plan", *common, "--max-drop", "0.1", "--ratio", "0.5", "--out", str(tmp_path / "bad")]) == 2
     assert "--max-drop or --ratio" in capsys.readouterr().err
+    assert main(["plan", *common, "--tp-from", str(tmp_path / "nothing"), "--out", str(tmp_path / "bad2")]) == 2
+    assert "not a finished analyze run" in capsys.readouterr().err and not (tmp_path / "bad2").exists()
+
+
+def test_phase_depth_prefers_an_identified_tp_and_says_what_it_read():
+    from prunelens.metrics.estimators import IDENTIFIED, NOT_IDENTIFIED, phase_depth
+    e = lambda p, v: {"point": p, "verdict": v, "ci": [p, p]}                     # noqa: E731
+    assert phase_depth({"mean_dm_tp": e(9, IDENTIFIED), "decision_depth_pred": e(12, IDENTIFIED)})["depth"] == 9
+    got = phase_depth({"mean_dm_tp": e(9, NOT_IDENTIFIED), "decision_depth_pred": e(12, NOT_IDENTIFIED)})
+    assert (got["depth"], got["estimator"]) == (12, "decision_depth_pred") and "not identified" in got["source"]
+    assert phase_depth({"mean_dm_tp": e(None, NOT_IDENTIFIED), "decision_depth_pred": e(None, NOT_IDENTIFIED)}) is None
+    assert phase_depth(None) is None
 
 
 def _write_point(root, model, task, dense, single, actual, tp, truth_ratios):

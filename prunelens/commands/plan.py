@@ -13,7 +13,14 @@ def cmd_plan(a) -> int:
     if a.export:
         prepare_out(a, *model_inputs(a), out=a.export)
     lm = load_lm(a)
-    r = run_plan(a.out, task=a.task, fmt=a.format, max_drop=a.max_drop, ratio=a.ratio, tp=a.tp, verify=a.verify,
+    if a.tp is not None and a.tp_from is not None:
+        raise ValueError("give --tp or --tp-from, not both")
+    if a.tp_from is not None:
+        from pathlib import Path
+        if not (Path(a.tp_from) / "analysis.json").is_file() or not (Path(a.tp_from) / "samples.csv").is_file():
+            raise FileNotFoundError(f"--tp-from {a.tp_from}: not a finished analyze run (analysis.json, samples.csv)")
+    r = run_plan(a.out, task=a.task, fmt=a.format, max_drop=a.max_drop, ratio=a.ratio, tp=a.tp, tp_from=a.tp_from,
+                 verify=a.verify,
                  verify_curve=a.verify_curve, export=a.export, lm=lm, task_kw=task_kw(a), batch_size=a.batch_size, n_boot=a.n_boot, seed=a.seed,
                  log=say, **measure_kw(a))
     from pathlib import Path
@@ -42,6 +49,9 @@ def register(sub) -> None:
                    help="instead of --max-drop: the fraction of layers to remove (the least harmful first)")
     p.add_argument("--tp", type=nonneg_int, default=None,
                    help="the dense transition depth, if known (skips the full-depth lens pass that labels phases)")
+    p.add_argument("--tp-from", default=None, metavar="RUN",
+                   help="instead of --tp: read the transition depth from a finished analyze run (its mean-DM TP where "
+                        "identified, else its decision depth; plan.json records which and its verdict)")
     p.add_argument("--verify", action="store_true", help="measure the recommended set and report it beside the "
                                                          "prediction")
     p.add_argument("--verify-curve", action="store_true",

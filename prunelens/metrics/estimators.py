@@ -236,3 +236,17 @@ def estimators_brief(est: dict | None) -> str:
     if not est:
         return "estimators: not computed"
     return "; ".join(f"{SHORT[k]} {estimator_cell(est.get(k))}" for k in SHORT if k in est)
+
+
+def phase_depth(est: dict | None) -> dict | None:
+    """The depth that splits the Silent from the Decisive phase, for labels (plan, restore, ablation): the paper's
+    mean-DM TP where it is identified, else the prediction-rule decision depth's point, identified or not (the
+    verdict goes with it, so every label built on an unidentified depth can say so). None: neither has a point.
+    -> {"depth", "estimator", "verdict", "ci", "source"} with source e.g. "decision_depth_pred (not identified at
+    this n)"."""
+    for key in ("mean_dm_tp", "decision_depth_pred"):
+        e = (est or {}).get(key) or {}
+        if e.get("point") is not None and (e.get("verdict") == IDENTIFIED or key == "decision_depth_pred"):
+            return {"depth": int(e["point"]), "estimator": key, "verdict": e.get("verdict"), "ci": e.get("ci"),
+                    "source": f"{key} ({e.get('verdict')})"}
+    return None

@@ -7,7 +7,9 @@ Predictors of the critical ratio:
   plan            the additive prediction as the plan made it (c = 1)
   plan_loo        the same with c fitted on the *other* points' verify curves (least squares through the origin of
                   the measured change on the summed single-layer changes), then applied to the held-out point
-  paper_rule      the paper's safe margin, (L - TP) / L
+  paper_rule      the paper's safe margin, (L - TP) / L, at the depth the plan recorded (`tp_source`: the mean-DM TP
+                  where identified, else the prediction-rule decision depth, metrics.estimators.phase_depth; each
+                  row says which, and on how many points the paper's own TP was used)
   last_25pct      "drop the last 25%" (arXiv 2411.15558): 0.25 for every point
 Points whose dense accuracy is not above chance (the Wilson interval of the plan's dense accuracy reaches the uniform
 chance or the accuracy of always giving one option, metrics/chance.py) are left out of every score and listed
@@ -141,7 +143,9 @@ def predictions(points) -> list[dict]:
         c = fit_c([q for j, q in enumerate(points) if j != i])
         L, tp = pl["num_layers"], pl.get("tp")
         out.append({"plan": pl["critical"]["ratio"], "plan_loo": None if c is None else _plan_ratio(p, c),
-                    "plan_loo_c": c, "paper_rule": None if tp is None else (L - tp) / L, "last_25pct": 0.25})
+                    "plan_loo_c": c, "paper_rule": None if tp is None else (L - tp) / L, "last_25pct": 0.25,
+                    # which depth the rule read: the paper's TP only where identified, else a decision depth
+                    "tp": tp, "tp_source": pl.get("tp_source")})
     return out
 
 
@@ -214,6 +218,9 @@ def evaluate(points, truth_method: str = "ip_skip") -> dict:
                         "spearman": rho, "spearman_ci": None if rho is None else _spearman_ci(*zip(*both))}
     # the same MAEs on the points where every predictor and the truth are defined: the per-predictor MAEs above
     # rest on different points (a plan predicting no collapse is dropped there)
+    scores["paper_rule"]["tp_sources"] = {src: sum(str(r.get("tp_source")).startswith(src) for r in rows
+                                                   if r["paper_rule"] is not None and r["truth"] is not None)
+                                          for src in ("mean_dm_tp", "decision_depth_pred", "given")}
     common = [r for r in rows if r["truth"] is not None and all(r[n] is not None for n in PREDICTORS)]
     scores["_common"] = {"n": len(common), **{n: float(np.mean([abs(r[n] - r["truth"]) for r in common]))
                                               if common else None for n in PREDICTORS}}

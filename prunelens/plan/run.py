@@ -107,7 +107,7 @@ def explain(plan: dict) -> list[str]:
     return out
 
 
-def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_drop=0.05, ratio=None, tp=None,
+def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_drop=0.05, ratio=None, tp=None, tp_from=None,
              verify=False, verify_curve=False, export=None, lm=None, task_kw=None, batch_size=16, score_kind="raw", margin="logit",
              n_boot=1000, seed=0, progress=True, log=print) -> dict:
     from ..analyses.run import _finish, _fits, _lm, _meta, _task
@@ -119,17 +119,21 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
     L = lm.anatomy.num_layers
     levels = chance_levels([s.gold for s in t.samples], [s.n_options for s in t.samples])
     chance = levels["uniform"]
-    tp_source = "given (--tp)" if tp is not None else None
-    if tp is None:   # the dense decision lens: where the Silent / Decisive phases lie (labels only)
+    from ..metrics.estimators import phase_depth
+    tp_source, est = ("given (--tp)" if tp is not None else None), None
+    if tp_from is not None:           # a finished analyze run's estimators (no model pass)
+        from ..analyze import transition_from_run
+        est = transition_from_run(tp_from).get("estimators")
+        pd_ = phase_depth(est)
+        tp, tp_source = (None, f"none in {tp_from}") if pd_ is None else (pd_["depth"], f"{pd_['source']} of {tp_from}")
+    elif tp is None:   # the dense decision lens: where the Silent / Decisive phases lie (labels only)
         log("plan: dense decision lens, every depth ...")
         m = measure(lm, t.samples, fmt, score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed,
                     batch_size=batch_size, progress=progress)
         est = m.summary.get("estimators") or {}
-        for k in ("mean_dm_tp", "decision_depth_pred"):
-            e = est.get(k) or {}
-            if e.get("point") is not None and (e.get("verdict") == "identified" or k == "decision_depth_pred"):
-                tp, tp_source = e["point"], f"{k} ({e.get('verdict')})"
-                break
+        pd_ = phase_depth(est)
+        if pd_ is not None:
+            tp, tp_source = pd_["depth"], pd_["source"]
     from ..journal import for_run
     j = for_run(out, "plan", lm, t.samples, fmt=fmt, score=score_kind, margin=margin, batch_size=batch_size)
     log(f"plan: {L} single-layer removals ..." + (f" (resuming: {j.resumed} pass(es) done)" if j.resumed else ""))
@@ -145,6 +149,8 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
                        n_boot=n_boot, seed=seed),
            # the accuracy of always giving the best option position: a dense model not above it decides nothing
            "constant_chance": levels["constant"], "constant_option": levels["constant_option"]}
+    if est:
+        res["estimators"] = est            # every estimator of the dense run the phase labels were read from
     if verify:
         rem = res["recommended"]["removed"]
         log(f"plan: verifying the recommended set {rem} ...")
@@ -186,7 +192,9 @@ def summary_md(p: dict) -> str:
             f"[{bound(c['ratio_ci'][0])}, {bound(c['ratio_ci'][1])}]")
     lines = [f"# Pruning plan: {p.get('model')} on {p.get('task')}", "",
              f"- Dense accuracy {p['dense']['acc']:.3f} on n = {p['n_samples']} ({p.get('format')}, score "
-             f"{p.get('score_kind')}); chance {p['chance']:.3f}; transition depth {p['tp']} ({p['tp_source']}).",
+             f"{p.get('score_kind')}); chance {p['chance']:.3f}; transition depth {p['tp']} ({p['tp_source']})"
+             + (": the phase labels below rest on a depth its CI does not locate." if "not identified" in
+                str(p.get("tp_source")) else "."),
              f"- Predicted critical ratio (accuracy below halfway to chance): {crit}.",
              *([f"- **Warning**: at chance: {why}. The model may decide nothing on these questions, and its "
                 f"critical ratio would mean nothing."] if (why := at_chance(p)) else []),

@@ -18,7 +18,7 @@ def s_plan(R, tmp) -> str:
         out.append(f"<h3>{H._title(p)}</h3><ul>" + "".join(f"<li>{H.esc(x)}</li>" for x in items) + "</ul>" + fig)
     for e in R["plan_evaluation"]:
         rows = [[r["model"], r["task"], H.f3(r["truth"]), H.f3(r["plan"]), H.f3(r["plan_loo"]), H.f3(r["paper_rule"]),
-                 H.f3(r["last_25pct"])] for r in e["points"]]
+                 f"{r.get('tp')} ({r.get('tp_source')})", H.f3(r["last_25pct"])] for r in e["points"]]
         sc = [[k, str(v["n"]), H.f3(v["mae"]), H.ci(v["mae_ci"]), H.f3(v["spearman"]), H.ci(v.get("spearman_ci"))]
               for k, v in e["scores"].items() if not k.startswith("_")]
         vs = [[k.replace("_vs_", " vs "), str(v["n"]), H.f3(v["mae_diff"]), H.ci(v["ci"]), v["verdict"]]
@@ -33,7 +33,8 @@ def s_plan(R, tmp) -> str:
         bud = [[names.get(k, k), str(v["n"]), str(v["within"]), H.f3(v["share"]), H.ci(v["ci"])]
                for k, v in (e.get("budget") or {}).items()]
         out.append(f"<h3>Leave-one-out evaluation (truth: {H.esc(e['truth_method'])} critical ratio)</h3>"
-                   + H.table(["model", "task", "truth", "plan", "plan (LOO c)", "paper rule", "last 25%"], rows,
+                   + H.table(["model", "task", "truth", "plan", "plan (LOO c)", "paper rule", "depth it read",
+                              "last 25%"], rows,
                              "no points")
                    + "".join(f"<p class=note>Left out (not above chance): {H.esc(x['model'])} {H.esc(x['task'])}, "
                              f"{H.esc(x['why'])}.</p>" for x in e.get("excluded") or [])

@@ -38,12 +38,10 @@ pick_tp() {
   python - "$1" <<'PY'
 import sys
 from prunelens.analyze import transition_from_run
-r = transition_from_run(sys.argv[1], write=False)
-e = r["estimators"]
-for k in ("mean_dm_tp", "decision_depth_pred"):
-    if e[k]["point"] is not None and (e[k]["verdict"] == "identified" or k == "decision_depth_pred"):
-        print(e[k]["point"], k, e[k]["verdict"].replace(" ", "_"))
-        break
+from prunelens.metrics.estimators import phase_depth
+p = phase_depth(transition_from_run(sys.argv[1], write=False)["estimators"])
+if p:
+    print(p["depth"], p["estimator"], p["verdict"].replace(" ", "_"))
 PY
 }
 

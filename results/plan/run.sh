@@ -18,24 +18,18 @@ for M in smollm2-135m gemma-3-270m; do for T in arc_easy arc_challenge piqa bool
   POINTS+=("$M $T 200 norm default results/study2/$M/prune/$T")
 done; done
 
-# The dense transition depth, for the phase labels only: the study2 dense run's estimators when it exists, else the
-# trajectory's dense TP; empty: plan runs the full-depth lens itself.
-tp_of() {
-  python - "$@" <<'PY'
+# The dense transition depth, for the phase labels only: the study2 dense run's (`--tp-from`: its mean-DM TP where
+# identified, else its decision depth, metrics.estimators.phase_depth; plan.json records which and its verdict), else
+# the trajectory's dense TP (`--tp`); neither: plan runs the full-depth lens itself.
+tp_args() {
+  local M=$1 T=$2 TRAJ=$3
+  if [[ -f results/study2/$M/dense/$T/analysis.json ]]; then echo "--tp-from results/study2/$M/dense/$T"; return; fi
+  python - "$TRAJ" <<'PY'
 import json, sys
 from pathlib import Path
-M, T, traj = sys.argv[1:4]
-dense = Path(f"results/study2/{M}/dense/{T}")
-if (dense / "analysis.json").is_file():
-    from prunelens.analyze import transition_from_run
-    e = transition_from_run(dense, write=False)["estimators"]
-    for k in ("mean_dm_tp", "decision_depth_pred"):
-        if e[k]["point"] is not None and (e[k]["verdict"] == "identified" or k == "decision_depth_pred"):
-            print(e[k]["point"]); break
-else:
-    t = json.loads((Path(traj) / "iterative_skip" / "trajectory.json").read_text())
-    tp = (t.get("dense") or {}).get("transition_point")
-    print("" if tp is None else tp)
+t = json.loads((Path(sys.argv[1]) / "iterative_skip" / "trajectory.json").read_text())
+tp = (t.get("dense") or {}).get("transition_point")
+print("" if tp is None else f"--tp {tp}")
 PY
 }
 
@@ -49,12 +43,12 @@ for P in "${POINTS[@]}"; do
   rc=0; why=$(python results/gate.py trajectory-above-chance "$TRAJ/iterative_skip/trajectory.json") || rc=$?
   if (( rc == 1 )); then echo "[plan] $M $T: left out, at chance: $why"; continue; fi
   (( rc == 0 )) || { echo "[plan] $M $T: cannot tell whether it is above chance (see above); stopping" >&2; exit 1; }
-  TP=$(tp_of "$M" "$T" "$TRAJ")
+  TPA=($(tp_args "$M" "$T" "$TRAJ"))
   SPL=(); [[ $SPLIT != default ]] && SPL=(--split "$SPLIT")
-  echo "[plan] $M $T (n=$N, score $S, tp=${TP:-measured})"
+  echo "[plan] $M $T (n=$N, score $S, ${TPA[*]:-transition depth measured})"
   t0=$SECONDS
   prunelens plan --model "$M" --data-dir "$DATA" --tasks "$T" "${SPL[@]}" --format cloze --score "$S" --sample "$N" \
-    --seed 0 ${TP:+--tp "$TP"} --max-drop 0.05 --verify --verify-curve --out "$D" 2>&1 | tee -a "$OUT/run.log"
+    --seed 0 "${TPA[@]}" --max-drop 0.05 --verify --verify-curve --out "$D" 2>&1 | tee -a "$OUT/run.log"
   echo "plan_${M}_$T,$((SECONDS - t0)),$(date -u +%FT%TZ)" >> "$OUT/timings.csv"
 done
 TRAJS=$(ls -d results/prune_gemma3_270m results/study/trajectories results/study2/*/prune 2>/dev/null || true)
