@@ -56,7 +56,7 @@ def test_points_and_correlation(tmp_path):
     assert point_from_trajectory(t)["critical_ratio"] == 0.2
 
 
-def test_fisher_ci_and_correlation_by_estimator():
+def test_fisher_ci_and_correlation_by_estimator(tmp_path):
     """Fisher-z CI of r against the textbook formula; each estimator's depth in place of the TP gives the Pearson r
     of its own points (scipy), and counts how many of them were identified."""
     x, y = np.random.default_rng(2).normal(size=(2, 12))
@@ -78,6 +78,12 @@ def test_fisher_ci_and_correlation_by_estimator():
     assert dd["n"] == 5 and dd["r"] == pytest.approx(ref[0]) and dd["n_identified"] == 3
     assert res["by_estimator"]["acc_changepoint"]["n"] == 0 and res["by_estimator"]["acc_changepoint"]["r"] is None
     assert res["n"] == 4                                                         # the TP's own points: t5 has none
+    # the estimator's CI goes with its point, relative to L; the figure and the report draw them
+    trs[0]["dense"]["estimators"]["decision_depth_pred"]["ci"] = [2, None]
+    assert point_from_trajectory(trs[0])["estimators"]["decision_depth_pred"]["ci_relative"] == [0.2, None]
+    from prunelens.analyses.figures import correlation_by_estimator
+    res = correlate([point_from_trajectory(t) for t in trs])
+    assert correlation_by_estimator(res, tmp_path / "e.png").stat().st_size > 0
 
 
 def test_a_point_at_chance_is_dropped_with_why():

@@ -55,7 +55,8 @@ def point_from_trajectory(traj: dict, gamma: float = 0.5, source: str = "") -> d
             "tp_ci_relative": [None if x is None else x / L for x in d["tp_ci"]] if d.get("tp_ci") and L else None,
             # every transition estimator's depth / L, with its verdict, when the dense step has them
             "estimators": {k: {"relative": None if e.get("point") is None or not L else e["point"] / L,
-                               "verdict": e.get("verdict")}
+                               "ci_relative": [None if x is None else x / L for x in e["ci"]]
+                               if e.get("ci") and L else None, "verdict": e.get("verdict")}
                            for k, e in (d.get("estimators") or {}).items() if k in ESTIMATORS},
             "dense_acc": dense_acc, "chance": ch, "critical_ratio": cr,
             "censored": cr is None, "max_ratio": max((s["ratio"] for s in st), default=None), "source": source,

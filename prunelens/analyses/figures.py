@@ -139,6 +139,35 @@ def correlation_scatter(res: dict, path) -> Path:
     return _save(fig, path)
 
 
+def correlation_by_estimator(res: dict, path) -> Path:
+    """Figure 8 with each transition estimator in place of the TP: one panel per estimator, critical ratio against
+    its depth / L, its 95% CI as a bar (dotted: reaches "none"), filled where the estimator is identified."""
+    from ..metrics.estimators import NAMES
+    keys = [k for k in NAMES if k in (res.get("by_estimator") or {})]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.3), sharey=True, squeeze=False)
+    for ax, k in zip(axes[0], keys):
+        b = res["by_estimator"][k]
+        pts = [p for p in res["points"] if p["critical_ratio"] is not None and not p.get("at_chance")
+               and ((p.get("estimators") or {}).get(k) or {}).get("relative") is not None]
+        for p in pts:
+            e = p["estimators"][k]
+            ci = e.get("ci_relative")
+            if ci and ci[0] is not None:
+                ax.plot([ci[0], 1.0 if ci[1] is None else ci[1]], [p["critical_ratio"]] * 2, color="C0", alpha=0.4,
+                        linestyle="-" if ci[1] is not None else ":")
+            ax.plot([e["relative"]], [p["critical_ratio"]], "o", color="C0",
+                    mfc="C0" if e.get("verdict") == "identified" else "none")
+            ax.annotate(f"{Path(str(p['model'])).name}/{p['task']}", (e["relative"], p["critical_ratio"]), fontsize=5)
+        r = b.get("r")
+        ci = b.get("r_ci")
+        ax.set_title(f"{NAMES[k]}\n" + (f"r = {r:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+                                         if r is not None else "r undefined") + f", n = {b['n']}", fontsize=8)
+        ax.set_xlim(0, 1.02)
+        ax.set_xlabel("depth / L (filled: identified)", fontsize=8)
+    axes[0][0].set_ylabel("critical pruning ratio")
+    return _save(fig, path)
+
+
 def recovery_plot(res: dict, path) -> Path:
     """Figure 7: final DM and accuracy before/after fine-tuning at each pruning ratio."""
     runs = res["runs"]

@@ -178,7 +178,8 @@ def run_correlation(out, run_dirs, *, gamma=0.5, method=None):
         if method is None or T.method(tr) == method:
             pts.append(point_from_trajectory(tr, gamma, str(p)))
     res = {"gamma": gamma, "method": method, **correlate(pts), "versions": versions(), "date": now()}
-    return _finish(out, "correlation", res, [lambda r, o: F.correlation_scatter(r, o / "correlation.png")])
+    return _finish(out, "correlation", res, [lambda r, o: F.correlation_scatter(r, o / "correlation.png"),
+                                             lambda r, o: F.correlation_by_estimator(r, o / "correlation_by_estimator.png")])
 
 
 def run_recovery(out, *, model="gemma-3-270m", train_task="arc_easy", train_split="test", eval_task="arc_easy",

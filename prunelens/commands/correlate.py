@@ -18,6 +18,12 @@ def cmd_correlate(a) -> int:
     else:
         print(f"Pearson r={r['r']:.3f}, p={r['p']:.3g}, n={r['n']} (|r| > {r['min_significant_r']:.2f} needed for "
               f"p<0.05 at this n)")
+    from ..metrics.estimators import NAMES
+    for k, b in (r.get("by_estimator") or {}).items():
+        ci = b.get("r_ci")
+        print(f"with {NAMES.get(k, k)} in place of the TP: " + (
+            f"r={b['r']:.3f}" + (f", 95% CI [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ", no CI (n < 4)")
+            if b["r"] is not None else "r undefined") + f", n={b['n']} ({b['n_identified']} identified)")
     print(f"results: {a.out}/correlation.json")
     return 0
 

@@ -449,9 +449,20 @@ def s_correlation(R, tmp) -> str:
                     "TP's 95% CI as a bar, and the least-squares line. " + _corr_meta(c, R),
                     _stored(c, "correlation.png")) if usable else no_figure(
             "the correlation", "no (model, task) pair has both a Transition Point and a critical ratio")
+        from ..metrics.estimators import NAMES
+        est = [[NAMES.get(k, k), str(b["n"]), str(b.get("n_identified")), f3(b.get("r")), ci(b.get("r_ci")),
+                f3(b.get("p"))] for k, b in (c.get("by_estimator") or {}).items()]
+        fig_e = _draw(lambda p: F.correlation_by_estimator(c, p), Path(tmp) / f"correlation{i}" /
+                      "correlation_by_estimator.png", "the correlation by estimator",
+                      "The same correlation with each transition estimator in place of the TP (filled: identified; "
+                      "bars: its 95% CI). " + _corr_meta(c, R), _stored(c, "correlation_by_estimator.png")) \
+            if any(b["n"] for b in (c.get("by_estimator") or {}).values()) else ""
         out.append(f"<p>{esc(r)}, n = {c['n']} (γ = {c['gamma']}).</p>"
                    + table(["model", "task", "method", "TP/L", "critical ratio", "censored"], rows,
-                           "no (model, task) pairs") + fig)
+                           "no (model, task) pairs") + fig
+                   + "<p>With each transition estimator in place of the TP (Pearson r, Fisher-z 95% CI):</p>"
+                   + table(["estimator", "points", "identified", "r", "95% CI", "p"], est, "no estimators stored")
+                   + fig_e)
     return "".join(out)
 
 
