@@ -249,3 +249,12 @@ def test_readout_answers_follow_their_intervals():
     a = readout_answers({"logit_lens": {**est([3, 4]), **final(lens)}, "tuned_lens": final(good)}, probe, shuffled,
                         gold, n_opt, n_boot=200, lens=lens, tuned=good)
     assert a[1]["status"] == "holds"
+    # training alone: the tuned lens against the untrained option lens, the same paired rule (planted 1 vs 2)
+    opt = planted(2)
+    a = readout_answers({"logit_lens": {**est([3, 4]), **final(lens)}, "tuned_lens": final(good)}, probe, shuffled,
+                        gold, n_opt, n_boot=200, lens=lens, tuned=good, option_lens=opt)
+    assert a[2]["key"] == "tuned_vs_option_lens" and a[2]["status"] == "holds"
+    assert a[2]["ci"][0] - 0.05 <= -1 <= a[2]["ci"][1] + 0.05      # planted one depth earlier (medians read between depths)
+    a = readout_answers({"logit_lens": {**est([3, 4]), **final(lens)}, "tuned_lens": final(good)}, probe, shuffled,
+                        gold, n_opt, n_boot=200, lens=lens, tuned=good, option_lens=good.copy())
+    assert a[2]["status"] == "does not hold"                                       # the same scores: exactly 0

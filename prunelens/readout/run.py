@@ -120,7 +120,8 @@ def readouts(lm, train, evals, fmt: str = "cloze", *, score_kind: str = "raw", m
     for name, s in named + [("probe", probe), ("probe_shuffled", shuffled)]:
         res["readouts"][name] = _summary(s, gold, n_opt, margin, n_boot, seed)
     res["answers"] = readout_answers(res["readouts"], probe, shuffled, gold, n_opt, n_boot, seed,
-                                     lens=lens_scores, tuned=None if tuned is None else tuned["scores"])
+                                     lens=lens_scores, tuned=None if tuned is None else tuned["scores"],
+                                     option_lens=None if tuned is None else tuned["identity_scores"])
     res["seconds"] = round(time.time() - t0, 1)
     return res
 
@@ -131,7 +132,7 @@ def _correct(s: np.ndarray, gold, n_options) -> np.ndarray:
 
 
 def readout_answers(readouts: dict, probe, shuffled, gold, n_opt, n_boot: int = 1000, seed: int = 0, *,
-                    lens=None, tuned=None) -> list[dict]:
+                    lens=None, tuned=None, option_lens=None) -> list[dict]:
     """The referee's objection (a), decided by intervals (prunelens.metrics.verdict):
     1. The answer is linearly decodable before the logit lens's transition: over the depths below the lower end of
        the lens's decision-depth CI, the probe's accuracy exceeds the shuffled-label probe's (paired per question,
@@ -141,7 +142,11 @@ def readout_answers(readouts: dict, probe, shuffled, gold, n_opt, n_boot: int = 
        logit-lens median decision depth, prediction rule, on the same questions; `paired_depth_difference`) lies
        below 0 (holds), at or above 0 (does not hold), else not resolved. `lens`, `tuned`: their scores
        [N, D, Kmax]; without a tuned lens, or when either lens is not above chance at its final depth (it reads no
-       decision whose depth could be compared: `reads_no_decision`), not enough data."""
+       decision whose depth could be compared: `reads_no_decision`), not enough data.
+    3. (described, no claim of the referee) Training alone moves it: the same paired difference of the tuned lens
+       against the untrained option-restricted lens (`option_lens`). Question 2 compares the tuned lens with the
+       full-continuation logit lens, so its difference holds both the restriction to the options' first branching
+       tokens and the training; this one isolates the training."""
     from ..metrics.bootstrap import bootstrap_mean_ci
     from ..metrics.estimators import paired_depth_difference
     from ..metrics.verdict import NODATA, decide
@@ -179,6 +184,15 @@ def readout_answers(readouts: dict, probe, shuffled, gold, n_opt, n_boot: int = 
                             f"questions: {num(dd['point'])} [{num(dd['ci'][0])}, {num(dd['ci'][1])}] (tuned lens "
                             f"{t_dd.get('point')} {t_dd.get('ci')}, logit lens {lens_dd.get('point')} "
                             f"{lens_dd.get('ci')})"})
+    if option_lens is not None:
+        q3 = "training the translator moves the decision earlier (tuned minus untrained option-restricted lens)"
+        do = paired_depth_difference(tuned, option_lens, gold, n_opt, n_boot=n_boot, seed=seed)
+        o_dd = (readouts.get("option_lens") or {}).get("estimators", {}).get("decision_depth_pred") or {}
+        out.append({"question": q3, "key": "tuned_vs_option_lens", "status": decide(*do["ci"], "<", 0.0),
+                    "effect": do["point"], "ci": do["ci"],
+                    "evidence": f"median decision depth (prediction rule), tuned minus option lens, paired: "
+                                f"{num(do['point'])} [{num(do['ci'][0])}, {num(do['ci'][1])}] (option lens "
+                                f"{o_dd.get('point')} {o_dd.get('ci')})"})
     return out
 
 

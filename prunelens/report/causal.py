@@ -83,14 +83,17 @@ def s_readout(R, tmp) -> str:
     for i, r in enumerate(R["readout"]):
         rows = []
         for name, x in r["readouts"].items():
-            rows.append([name, f"{x['acc'][-1]:.3f} {H.ci(x['acc_ci'][-1])}"]
+            dm = (f"{x['dm_mean'][-1]:+.3f} {H.ci(x['dm_ci'][-1])}" if x.get("dm_mean") is not None
+                  and x.get("dm_ci") is not None else "-")
+            rows.append([name, f"{x['acc'][-1]:.3f} {H.ci(x['acc_ci'][-1])}", dm]
                         + [H._est_cell((x.get("estimators") or {}).get(k))
                            for k in ("mean_dm_tp", "decision_depth_pred", "acc_changepoint")])
         t = r.get("tuned")
         how = (f"The tuned lens was fitted on {r['n_train']} other questions (rank {t['rank']}, {t['steps']} steps "
                f"per depth); " if t else f"No tuned lens ({r.get('tuned_skipped')}); ")
         fig = H._draw(lambda p: readout_figure(r, p), Path(tmp) / f"readout{i}" / "readout.png", "the readouts",
-                      "Accuracy by depth of each readout on the evaluation questions (bands: 95% CIs). " + how +
+                      "Accuracy and mean Decision Margin by depth of each readout on the evaluation questions "
+                      "(bands: 95% CIs; each DM in its readout's own units, so compare where it crosses 0). " + how +
                       f"probes are {r['probe']['folds']}-fold cross-validated. " + H._meta(r),
                       H._stored(r, "readout.png"))
         mean = lambda v: sum(v) / len(v)                                   # noqa: E731
@@ -101,6 +104,7 @@ def s_readout(R, tmp) -> str:
                           f"{H.esc(a['question'])}<br><span class=note>{H.esc(H._plain(a['evidence']))}</span></li>"
                           for a in r.get("answers", []))
         out.append(f"<h3>{H._title(r)}</h3><p class=note>{H.esc(kl)}</p>" + (f"<ol>{answers}</ol>" if answers else "")
-                   + H.table(["readout", "final accuracy", "mean-DM TP", "decision depth (pred)", "acc change-point"],
+                   + H.table(["readout", "final accuracy", "final mean DM (own units)", "mean-DM TP",
+                              "decision depth (pred)", "acc change-point"],
                              rows, "no readouts") + fig)
     return "".join(out)

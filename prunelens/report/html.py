@@ -87,7 +87,9 @@ def ci(c) -> str:
 
 
 def _title(r) -> str:
-    return esc(f"{Path(str(r.get('model', '?'))).name} · {r.get('task', '')}")
+    # a control variant of the task (other letters, permuted options) must never read as the plain run
+    v = f" ({r['task_variant']})" if r.get("task_variant") else ""
+    return esc(f"{Path(str(r.get('model', '?'))).name} · {r.get('task', '')}{v}")
 
 
 # ---- figures: numbered, captioned, redrawn from the JSON; never empty ------------------------------------------------
@@ -156,7 +158,8 @@ def _meta(r, *, score=None, n=None, task=None) -> str:
     task = task or r.get("task") or (cell(r["tasks"]) if r.get("tasks") else "not recorded")
     n = n if n is not None else r.get("n_samples", r.get("n_eval"))
     parts = [f"Model {Path(str(r.get('model') or 'not recorded')).name}",
-             f"task {task}" + (f" ({r['split']} split)" if r.get("split") else ""),
+             f"task {task}" + (f" ({r['split']} split)" if r.get("split") else "")
+             + (f", control variant: {r['task_variant']}" if r.get("task_variant") else ""),
              f"format {fmt or 'not recorded'}",
              f"score {score or 'not recorded'}" + (f", margin {margin}" if margin else ""),
              f"n = {_n_txt(n)}"]
