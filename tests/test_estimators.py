@@ -70,6 +70,23 @@ def test_mean_shift_and_half_rise():
     assert (p[0], s[0]) == (3, 3) and x[0] == pytest.approx(2.5) and h[0] == pytest.approx(0.8667, abs=1e-4)
 
 
+def test_mean_shift_is_the_brute_force_least_squares_split():
+    """The closed form (CUSUM) against the definition: for every split s, fit the two segment means and sum the
+    squared residuals; the best split is the one with the smallest RSS (ties: the shallowest), a rise only."""
+    rng = np.random.default_rng(11)
+    for _ in range(300):
+        d = int(rng.integers(3, 32))
+        a = np.round(rng.random(d) * rng.choice([0.1, 1.0]), 3)          # rounding makes exact ties happen too
+        rss = [((a[:s] - a[:s].mean()) ** 2).sum() + ((a[s:] - a[s:].mean()) ** 2).sum() for s in range(1, d)]
+        flat = ((a - a.mean()) ** 2).sum()
+        s_best = 1 + int(np.argmin(np.round(rss, 10)))
+        rise = a[s_best:].mean() > a[:s_best].mean() and np.round(flat - min(rss), 10) > 0
+        split, height = mean_shift(a)
+        assert split == (s_best if rise else d), (a, split, s_best)
+        if rise:
+            assert height == pytest.approx(a[s_best:].mean() - a[:s_best].mean())
+
+
 def test_identify_rule_on_the_ci():
     assert identify([10, 14], 18)[0] == IDENTIFIED                                # width 4 <= 18/4
     for ci, why in (([None, None], "most resamples"), ([10, None], "none"), ([0, 4], "depth 0"),

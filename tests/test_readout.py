@@ -258,3 +258,20 @@ def test_readout_answers_follow_their_intervals():
     a = readout_answers({"logit_lens": {**est([3, 4]), **final(lens)}, "tuned_lens": final(good)}, probe, shuffled,
                         gold, n_opt, n_boot=200, lens=lens, tuned=good, option_lens=good.copy())
     assert a[2]["status"] == "does not hold"                                       # the same scores: exactly 0
+
+
+def test_letter_probe_equals_sklearn_logistic_regression():
+    """The letter-format probe is L2-penalised multinomial logistic regression on standardised features: mean
+    cross-entropy + lam * ||W||^2, intercept free. scikit-learn minimises C * sum CE + ||W||^2 / 2 with a free
+    intercept, the same objective at C = 1 / (2 lam n): both must find the same probabilities."""
+    from sklearn.linear_model import LogisticRegression
+    from prunelens.readout.probe import fit_probe
+    rng = np.random.default_rng(3)
+    n, d, K, lam = 300, 12, 4, 1e-2
+    y = rng.integers(0, K, n)
+    F = rng.normal(size=(n, d)) + 0.8 * np.eye(K, d)[y]            # a weak, real signal
+    predict = fit_probe(F, y, np.ones((n, K), bool), lam=lam, iters=500)
+    Z = (F - F.mean(0)) / F.std(0, ddof=1)                          # the probe's standardisation (torch std: n - 1)
+    ref = LogisticRegression(C=1 / (2 * lam * n), tol=1e-10, max_iter=5000).fit(Z, y)
+    mine = torch.softmax(torch.as_tensor(predict(F)), -1).numpy()
+    assert np.abs(mine - ref.predict_proba(Z)).max() < 1e-4
