@@ -212,6 +212,15 @@ def summary_md(p: dict) -> str:
         lines.append(f"- Verified: actual accuracy {v['acc']:.3f}, change {v['d_acc']:+.3f} {ci(v['d_acc_ci'])} "
                      f"against dense (predicted {r['predicted_d_acc']:+.3f}).")
     lines += ["", "Why:", ""] + [f"- {x}" for x in p["explanation"]]
+    c, vc = p["curve"], p.get("verify_curve") or {}
+    meas = dict(zip(vc.get("k", []), vc.get("acc", [])))
+    order = p.get("order") or []
+    lines += ["", "Expected accuracy at each ratio (the order's first k layers removed; measured: --verify-curve):", "",
+              "| k | ratio | k-th layer removed | predicted accuracy [95% band] | measured |", "|---:|---:|---|---|---:|"]
+    for k, a, (lo, hi) in zip(c["k"], c["acc"], c["acc_ci"]):
+        m = meas.get(k)
+        lines.append(f"| {k} | {k / p['num_layers']:.3f} | {order[k - 1] if 0 < k <= len(order) else '-'} | {a:.3f} "
+                     f"[{lo:.3f}, {hi:.3f}] | {'-' if m is None else f'{m:.3f}'} |")
     lines += ["", "Method: single-layer removals of the dense model, summed (first-order additivity, c = "
               f"{p['additivity_c']}); bands are question-bootstrap 95% intervals that re-rank the layers in every "
               "resample. --verify measures the set on the same questions it was chosen on (in-sample); "
