@@ -86,8 +86,13 @@ print(a[0]['pruned_depth'] if a else '')" "$D/restore/restore.json")
              *) RX=(--sample $((2 * N)));; esac
   part "readout_${M}_$T" "$D/readout/readout.json" \
     prunelens readout "${COMMON[@]}" "${RX[@]}" --overwrite --out "$D/readout"
-  [[ $T == arc_easy ]] && part "skips_${M}_$T" "$D/skips/skips.json" \
-    prunelens skips "${COMMON[@]}" --overwrite --out "$D/skips"
+  # Skip effects on ARC-Easy and two more tasks (issue 12: every experiment on ARC-E and at least two others): PIQA
+  # and HellaSwag, the tasks both models are above chance on (OpenBookQA is not). One dense pass per layer with the
+  # update norms at every depth: ARC-E took 10-12 min per model (measured); PIQA ~20-30 min and HellaSwag ~45-60 min
+  # per model (estimated from the restore passes' cost on those tasks).
+  case $T in arc_easy|piqa|hellaswag)
+    part "skips_${M}_$T" "$D/skips/skips.json" prunelens skips "${COMMON[@]}" --overwrite --out "$D/skips";;
+  esac
   # Letter controls on ARC-Easy: the paper's format, then other letters, then permuted options; and, where the model
   # is above chance in the letter format (accuracy CI above both chance levels, metrics/chance.py), the readouts in
   # that format too.
