@@ -27,6 +27,7 @@ def test_lora_loss_decreases_and_dense_untouched():
         assert run["loss_after"]["train"] < run["loss_before"]["train"] - 0.1      # it learned
         assert len(run["train_loss"]) == 12 and run["remaining_layers"] == 4 - len(run["removed"])
         assert set(run["before"]) >= {"acc", "dm_final", "dm_by_depth", "transition_point"}
+        assert set(run["after"]["estimators"]) >= {"mean_dm_tp", "decision_depth_pred", "acc_changepoint"}
         assert len(run["after"]["dm_by_depth"]) == run["remaining_layers"] + 1
     after = lm.model.state_dict()
     assert set(after) == set(before) and all(torch.equal(before[k], after[k]) for k in before)

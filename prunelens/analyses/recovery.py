@@ -110,7 +110,7 @@ def pruned_copy(lm: LoadedModel, remove) -> LoadedModel:
 
 def _summ(m) -> dict:
     return {**{k: m.summary.get(k) for k in ("acc", "acc_ci", "dm_final", "dm_final_ci", "transition_point",
-                                              "transition_relative")},
+                                              "transition_relative", "estimators")},
             "dm_by_depth": [r["dm_mean"] for r in m.depths], "acc_by_depth": [r["acc"] for r in m.depths]}
 
 

@@ -24,10 +24,13 @@ def cmd_recover(a) -> int:
                      lora_r=a.lora_r, n_train=a.n_train, n_eval=a.n_eval, seed=a.seed, lm=lm,
                      full_depth=not a.final_only, data_dir=a.data_dir,
                      **measure_kw(a))
+    from ..metrics.estimators import estimators_brief
     for run in r["runs"]:
         b, f = run["before"], run["after"]
         print(f"ratio {run['ratio']:.2f}: acc {b['acc']:.3f} -> {f['acc']:.3f}, final DM {b['dm_final']:.3f} -> "
               f"{f['dm_final']:.3f}, TP {b['transition_point']} -> {f['transition_point']}")
+        if b.get("estimators") or f.get("estimators"):
+            print(f"  before: {estimators_brief(b.get('estimators'))}\n  after:  {estimators_brief(f.get('estimators'))}")
     print(f"results: {a.out}/recovery.json")
     return 0
 
