@@ -216,11 +216,12 @@ def evaluate(points, truth_method: str = "ip_skip") -> dict:
         rho = None if rho is None or not np.isfinite(rho) else float(rho)
         scores[name] = {"n": len(both), "mae": float(err.mean()) if len(err) else None, "mae_ci": _boot_ci(err),
                         "spearman": rho, "spearman_ci": None if rho is None else _spearman_ci(*zip(*both))}
-    # the same MAEs on the points where every predictor and the truth are defined: the per-predictor MAEs above
-    # rest on different points (a plan predicting no collapse is dropped there)
+    # which estimator's depth the paper's rule read on its scored points (the paper's TP only where identified)
     scores["paper_rule"]["tp_sources"] = {src: sum(str(r.get("tp_source")).startswith(src) for r in rows
                                                    if r["paper_rule"] is not None and r["truth"] is not None)
                                           for src in ("mean_dm_tp", "decision_depth_pred", "given")}
+    # the same MAEs on the points where every predictor and the truth are defined: the per-predictor MAEs above
+    # rest on different points (a plan predicting no collapse is dropped there)
     common = [r for r in rows if r["truth"] is not None and all(r[n] is not None for n in PREDICTORS)]
     scores["_common"] = {"n": len(common), **{n: float(np.mean([abs(r[n] - r["truth"]) for r in common]))
                                               if common else None for n in PREDICTORS}}
