@@ -249,7 +249,7 @@ def test_empty_sections_say_so(tmp_path):
     write_json(tmp_path / "only" / "correlation.json", {"points": [], "r": None, "p": None, "n": 0, "gamma": 0.5,
                                                          "dropped": []})
     html = build_report([tmp_path / "only"], tmp_path / "r.html").read_text()
-    assert html.count("no data for this section") == 13         # all but correlation and findings
+    assert html.count("no data for this section") == 14         # all but correlation and findings
     assert "No figure of the correlation: no (model, task) pair" in html and "<img" not in html   # never empty
     from prunelens.report.findings import CHECKS
     assert html.count(">not enough data<") == len(CHECKS)         # every claim, honestly
@@ -329,3 +329,23 @@ def test_report_per_model_claims_and_findings_files(runs, tmp_path, capsys):
     assert md.startswith("| claim |") and len(table) == 2 + len(t["rows"])
     assert md.count("Left out as at chance") == len(t["left_out"])      # the tiny untrained models: at chance
     assert "per model:" in capsys.readouterr().out
+
+
+def test_letter_controls_section_pairs_each_variant_with_the_plain_run(tmp_path):
+    """Variants of the letter format side by side, each paired per question with the plain run (by hand here)."""
+    from prunelens.report.causal import s_letter
+    ids = [f"q{i}" for i in range(40)]
+    plain = np.arange(40) % 2 == 0                              # 20 of 40 right
+    other = plain.copy()
+    other[:10] = True                                           # 5 more right (q1, q3, ..., q9)
+    runs = []
+    for name, corr, variant in (("plain", plain, None), ("qzrx", other, "letters QZRX")):
+        d = tmp_path / name
+        d.mkdir()
+        rows = ["sample_id,depth,correct"] + [f"{i},{dep},{c}" for i, c in zip(ids, corr) for dep in (0, 1)]
+        (d / "samples.csv").write_text("\n".join(rows) + "\n")
+        runs.append({"format": "letter", "model": "m", "task": "arc_easy", "n_samples": 40, "acc": float(corr.mean()),
+                     "acc_ci": [0.0, 1.0], "_dir": str(d), **({"task_variant": variant} if variant else {})})
+    html = s_letter({"analysis": runs}, tmp_path)
+    assert "letters QZRX" in html and "+0.125 [" in html            # 5 / 40 more right, paired
+    assert s_letter({"analysis": runs[:1]}, tmp_path) == ""          # no variant: no section

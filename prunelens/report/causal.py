@@ -108,3 +108,48 @@ def s_readout(R, tmp) -> str:
                               "decision depth (pred)", "acc change-point"],
                              rows, "no readouts") + fig)
     return "".join(out)
+
+
+def _final_correct(run_dir) -> dict | None:
+    """{sample_id: correct at the final depth} from an analyze run's samples.csv (None: no table)."""
+    import pandas as pd
+    f = Path(run_dir) / "samples.csv"
+    if not f.is_file():
+        return None
+    df = pd.read_csv(f, usecols=["sample_id", "depth", "correct"], dtype={"sample_id": str})
+    last = df[df["depth"] == df["depth"].max()]
+    return dict(zip(last["sample_id"], last["correct"].astype(bool)))
+
+
+def s_letter(R, tmp) -> str:
+    """Letter-format controls side by side (the letter bound late, arXiv 2407.15018): the published letters, other
+    letters (--letters) and permuted options (--permute) on the same questions, with each variant's accuracy minus
+    the plain run's, paired per question (bootstrap CI)."""
+    import numpy as np
+
+    from ..metrics.bootstrap import bootstrap_mean_ci
+    H, out, groups = _h(), [], {}
+    for a in R["analysis"]:
+        if a.get("format") == "letter":
+            groups.setdefault((Path(str(a.get("model"))).name, a.get("task"), a.get("n_samples")), []).append(a)
+    for (model, task, n), runs in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        if len(runs) < 2 or not any(r.get("task_variant") for r in runs):
+            continue
+        plain = next((r for r in runs if not r.get("task_variant")), None)
+        ref = _final_correct(plain["_dir"]) if plain and plain.get("_dir") else None
+        rows = []
+        for r in sorted(runs, key=lambda r: str(r.get("task_variant") or "")):
+            diff = "-"
+            got = _final_correct(r["_dir"]) if r.get("_dir") and r is not plain else None
+            if ref and got and set(got) == set(ref):
+                d = np.array([float(got[k]) - float(ref[k]) for k in ref])
+                lo, hi = bootstrap_mean_ci(d, 1000, seed=0)
+                diff = f"{d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]"
+            rows.append([r.get("task_variant") or "plain (published letters)",
+                         f"{r['acc']:.3f} {H.ci(r.get('acc_ci'))}",
+                         {True: "yes", False: "no"}.get(r.get("above_chance"), "not recorded"),
+                         H._est_cell((r.get("estimators") or {}).get("decision_depth_pred")), diff])
+        out.append(f"<h3>{H.esc(model)} · {H.esc(task)} (letter format, n = {n})</h3>"
+                   + H.table(["variant", "accuracy [95% CI]", "above chance", "decision depth (pred)",
+                              "accuracy - plain, paired [95% CI]"], rows, "no runs"))
+    return "".join(out)

@@ -18,7 +18,7 @@ from ..analyses import trajectories as T
 from .. import plots as P
 from ..metrics import IDENTIFIED, identify, tp_ci_text
 from ..results import atomic_write_text
-from .causal import s_readout, s_restore, s_skips  # noqa: F401 - sections, looked up by name
+from .causal import s_letter, s_readout, s_restore, s_skips  # noqa: F401 - sections, looked up by name
 from .collect import collect
 from .plan import s_plan  # noqa: F401 - a section, looked up by name
 from .findings import claim_table, findings
@@ -36,6 +36,7 @@ SECTIONS = [("findings", "Findings: do the paper's claims hold here?"), ("summar
             ("removed", "Removed layers"), ("cka", "CKA between pruned and dense"), ("noise", "Noise sensitivity"),
             ("ablation", "Transition ablation"), ("correlation", "Critical ratio vs Transition Point"),
             ("recovery", "Recovery by fine-tuning"), ("readout", "Readouts beyond the logit lens"),
+            ("letter", "Letter and order controls"),
             ("restore", "Restore-patching: is the loss in the Silent-Phase states?"),
             ("skips", "Skip effects"), ("plan", "How many layers can go: plan and its evaluation")]
 
