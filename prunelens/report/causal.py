@@ -121,6 +121,17 @@ def _final_correct(run_dir) -> dict | None:
     return dict(zip(last["sample_id"], last["correct"].astype(bool)))
 
 
+def _above(r: dict) -> bool | None:
+    """Whether an analyze run is above chance: recorded, else judged from its samples.csv (older runs)."""
+    if r.get("above_chance") is not None:
+        return r["above_chance"]
+    try:
+        from ..analyze import chance_of_run
+        return chance_of_run(r["_dir"])[0] if r.get("_dir") else None
+    except (OSError, KeyError, ValueError):
+        return None
+
+
 def s_letter(R, tmp) -> str:
     """Letter-format controls side by side (the letter bound late, arXiv 2407.15018): the published letters, other
     letters (--letters) and permuted options (--permute) on the same questions, with each variant's accuracy minus
@@ -147,7 +158,7 @@ def s_letter(R, tmp) -> str:
                 diff = f"{d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]"
             rows.append([r.get("task_variant") or "plain (published letters)",
                          f"{r['acc']:.3f} {H.ci(r.get('acc_ci'))}",
-                         {True: "yes", False: "no"}.get(r.get("above_chance"), "not recorded"),
+                         {True: "yes", False: "no"}.get(_above(r), "not recorded"),
                          H._est_cell((r.get("estimators") or {}).get("decision_depth_pred")), diff])
         out.append(f"<h3>{H.esc(model)} · {H.esc(task)} (letter format, n = {n})</h3>"
                    + H.table(["variant", "accuracy [95% CI]", "above chance", "decision depth (pred)",
