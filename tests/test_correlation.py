@@ -111,3 +111,16 @@ def test_a_point_at_chance_is_dropped_with_why():
     trs[3]["dense"]["label_distribution"] = [0.5, 0.5]
     p = point_from_trajectory(trs[3])
     assert p["at_chance"] is False and correlate([*pts[:3], p])["n"] == 4
+
+
+def test_one_point_per_pair_does_not_depend_on_input_order():
+    """Two runs of one (model, task): the one with the transition estimators is kept, whichever comes first, and the
+    figure's points are exactly those r rests on."""
+    a, b = traj("t1", 2, [0.8, 0.7, 0.6, 0.3]), traj("t1", 5, [0.7, 0.3, 0.2, 0.2])   # same model and task
+    b["dense"]["estimators"] = {"decision_depth_pred": {"point": 6, "verdict": "identified"}}
+    others = [traj("t2", 5, [0.7, 0.3, 0.2, 0.2]), traj("t3", 8, [0.3, 0.2, 0.2, 0.2])]
+    pts = [point_from_trajectory(t, source=f"s{i}") for i, t in enumerate([a, b, *others])]
+    fwd, rev = correlate(pts), correlate(pts[::-1])
+    assert fwd["r"] == rev["r"] is not None
+    assert set(fwd["used_sources"]) == set(rev["used_sources"]) and "s1" in fwd["used_sources"]
+    assert "s0" not in fwd["used_sources"] and fwd["by_estimator"] == rev["by_estimator"]

@@ -58,7 +58,7 @@ def point_from_trajectory(traj: dict, gamma: float = 0.5, source: str = "") -> d
                                "ci_relative": [None if x is None else x / L for x in e["ci"]]
                                if e.get("ci") and L else None, "verdict": e.get("verdict")}
                            for k, e in (d.get("estimators") or {}).items() if k in ESTIMATORS},
-            "dense_acc": dense_acc, "chance": ch, "critical_ratio": cr,
+            "n_samples": traj.get("n_samples"), "dense_acc": dense_acc, "chance": ch, "critical_ratio": cr,
             "censored": cr is None, "max_ratio": max((s["ratio"] for s in st), default=None), "source": source,
             **_chance_check(traj, d, dense_acc, ch)}
 
@@ -77,10 +77,13 @@ def _chance_check(traj: dict, d: dict, acc, uniform) -> dict:
 
 def correlate(points: list[dict]) -> dict:
     """Pearson r between tp_relative and critical_ratio over the usable points (both defined), one point per
-    (model, task): several methods on one pair are not independent samples, so IP is preferred, then the first."""
+    (model, task): several runs on one pair are not independent samples. The one kept does not depend on the order
+    of the inputs: IP first, then a run that has the transition estimators, then the most questions, then the
+    source path."""
     rank = {"iterative+skip": 0, "iterative": 1, "ip": 1}
     best: dict = {}
-    for p in sorted(points, key=lambda p: rank.get(p["method"], 9)):
+    for p in sorted(points, key=lambda p: (rank.get(p["method"], 9), not p.get("estimators"),
+                                           -(p.get("n_samples") or 0), str(p.get("source", "")))):
         best.setdefault((p["model"], p["task"]), p)
     use = [p for p in best.values() if p["tp_relative"] is not None and p["critical_ratio"] is not None
            and not p.get("at_chance")]
@@ -103,7 +106,9 @@ def correlate(points: list[dict]) -> dict:
                and (p.get("estimators") or {}).get(k, {}).get("relative") is not None]
         res["by_estimator"][k] = {**pearson([p["estimators"][k]["relative"] for p in pts],
                                             [p["critical_ratio"] for p in pts]),
-                                  "n_identified": sum(p["estimators"][k]["verdict"] == "identified" for p in pts)}
+                                  "n_identified": sum(p["estimators"][k]["verdict"] == "identified" for p in pts),
+                                  "sources": [p.get("source", "") for p in pts]}     # the points this r rests on
+    res["used_sources"] = [p.get("source", "") for p in use]
     return {"points": points, **res}
 
 

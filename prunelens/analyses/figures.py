@@ -119,7 +119,9 @@ def ablation_bars(res: dict, path) -> Path:
 def correlation_scatter(res: dict, path) -> Path:
     """Figure 8: critical ratio vs relative Transition Point depth, with the least-squares fit."""
     fig, ax = plt.subplots(figsize=(5, 4))
-    pts = [p for p in res["points"] if p["tp_relative"] is not None and p["critical_ratio"] is not None]
+    used = set(res.get("used_sources") or [])      # the points r rests on (older files: every usable point)
+    pts = [p for p in res["points"] if p["tp_relative"] is not None and p["critical_ratio"] is not None
+           and not p.get("at_chance") and (p.get("source", "") in used if "used_sources" in res else True)]
     ax.scatter([p["tp_relative"] for p in pts], [p["critical_ratio"] for p in pts])
     for p in pts:   # the TP's 95% CI as a horizontal bar; an open end (no TP in the tail) runs to the right edge
         ci = p.get("tp_ci_relative")
@@ -147,8 +149,10 @@ def correlation_by_estimator(res: dict, path) -> Path:
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 3.3), sharey=True, squeeze=False)
     for ax, k in zip(axes[0], keys):
         b = res["by_estimator"][k]
+        used = set(b.get("sources") or [])           # exactly the points its r rests on (one per model and task)
         pts = [p for p in res["points"] if p["critical_ratio"] is not None and not p.get("at_chance")
-               and ((p.get("estimators") or {}).get(k) or {}).get("relative") is not None]
+               and ((p.get("estimators") or {}).get(k) or {}).get("relative") is not None
+               and (p.get("source", "") in used if "sources" in b else True)]
         for p in pts:
             e = p["estimators"][k]
             ci = e.get("ci_relative")
