@@ -152,6 +152,20 @@ def test_cli_plan_verify_and_export(tmp_path, capsys):
     assert "--max-drop or --ratio" in capsys.readouterr().err
     assert main(["plan", *common, "--tp-from", str(tmp_path / "nothing"), "--out", str(tmp_path / "bad2")]) == 2
     assert "not a finished analyze run" in capsys.readouterr().err and not (tmp_path / "bad2").exists()
+    # --tp-from: the depth of a finished analyze run of the same task, with the estimator and verdict it came from
+    from prunelens.metrics.estimators import phase_depth
+    assert main(["analyze", "--model", str(tmp_path / "m"), "--device", "cpu", "--tasks", str(spec), "--n-boot", "100",
+                 "--out", str(tmp_path / "a")]) == 0
+    a = json.loads((tmp_path / "a" / "analysis.json").read_text())
+    want = phase_depth(a["estimators"])
+    assert main(["plan", *common, "--tp-from", str(tmp_path / "a"), "--out", str(tmp_path / "pf")]) == 0
+    pf = json.loads((tmp_path / "pf" / "plan.json").read_text())
+    assert pf["tp"] == (None if want is None else want["depth"]) and str(tmp_path / "a") in pf["tp_source"]
+    assert pf["tp_source"].startswith("none in" if want is None else want["source"])
+    other = write_tiny_qa(tmp_path / "other.jsonl", 10)              # a run of another task is refused
+    assert main(["plan", "--model", str(tmp_path / "m"), "--device", "cpu", "--tasks", str(other), "--n-boot", "100",
+                 "--tp-from", str(tmp_path / "a"), "--out", str(tmp_path / "pf2")]) == 2
+    assert "a run of qa" in capsys.readouterr().err
 
 
 def test_phase_depth_prefers_an_identified_tp_and_says_what_it_read():
@@ -291,3 +305,29 @@ def test_last_25pct_and_spearman_interval():
     a, b = rng.normal(size=40), rng.normal(size=40)
     lo, hi = _spearman_ci(a, b)
     assert lo < stats.spearmanr(a, b).statistic < hi and lo < 0 < hi           # unrelated: the CI holds 0
+
+
+def test_sets_versus_pairs_each_plan_with_the_baseline_at_its_own_k():
+    """Planted: on 9 points the plan's set loses 0.01 and ShortGPT's set of as many blocks 0.05 -> the paired
+    difference is -0.04 with a CI below 0; a 10th point recommends nothing and is counted apart, not paired."""
+    from prunelens.plan.evaluate import budget_shares, sets_versus
+
+    def traj(dense, drops):          # drops[k-1]: accuracy lost with k blocks removed
+        return {"dense": {"acc": dense, "removed": []}, "params": {"method": "shortgpt"},
+                "steps": [{"removed": list(range(k)), "acc": dense - d} for k, d in enumerate(drops, 1)]}
+    rng = np.random.default_rng(0)
+    points = []
+    for i in range(10):
+        k = 0 if i == 9 else int(rng.integers(1, 4))
+        dense = 0.6 + 0.01 * i
+        plan = {"dense": {"acc": dense}, "recommended": {"k": k}, "max_drop": 0.03, "num_layers": 12,
+                "verify": {"acc": dense - (0.01 + 0.002 * (i % 3)) if k else dense}}
+        drops = [0.05 + 0.002 * (i % 2)] * 4
+        points.append({"plan": plan, "truth": {"shortgpt": [{"traj": traj(dense + 0.01, drops)}]}})
+    sv = sets_versus(points)["plan_vs_shortgpt"]
+    want = np.mean([(0.01 + 0.002 * (i % 3)) - (0.05 + 0.002 * (i % 2)) for i in range(9)])
+    assert sv["n"] == 9 and sv["drop_diff"] == pytest.approx(want) and sv["ci"][1] < 0
+    assert sv["verdict"] == "plan's set loses less (in-sample)"
+    b = budget_shares(points)
+    assert (b["plan"]["n"], b["plan"]["within"]) == (9, 9) and (b["plan_empty"]["n"], b["plan_empty"]["within"]) == (1, 1)
+    assert (b["shortgpt"]["n"], b["shortgpt"]["within"]) == (9, 0)     # 0.05 > the 0.03 budget; k = 0 not counted

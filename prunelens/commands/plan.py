@@ -15,7 +15,7 @@ def cmd_plan(a) -> int:
     lm = load_lm(a)
     if a.tp is not None and a.tp_from is not None:
         raise ValueError("give --tp or --tp-from, not both")
-    if a.tp_from is not None:
+    if a.tp_from is not None:          # checked before the model loads (its task and depth: after, in run_plan)
         from pathlib import Path
         if not (Path(a.tp_from) / "analysis.json").is_file() or not (Path(a.tp_from) / "samples.csv").is_file():
             raise FileNotFoundError(f"--tp-from {a.tp_from}: not a finished analyze run (analysis.json, samples.csv)")

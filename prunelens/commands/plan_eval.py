@@ -40,7 +40,7 @@ def summary_lines(res: dict) -> list[str]:
         else:
             out.append(f"{name}: MAE {_f(s['mae'])} {_ci(s['mae_ci'])} over {s['n']} points, Spearman "
                        f"{_f(s['spearman'])} {_ci(s.get('spearman_ci'))}"
-                       + ("; depth read: " + ", ".join(f"{k} on {v}" for k, v in s["tp_sources"].items() if v)
+                       + ("; depth read: " + ", ".join(f"{k} on {v}" for k, v in s["tp_sources"].items())
                           if s.get("tp_sources") else ""))
     for k, v in res["versus"].items():
         out.append(f"{k}: {v['verdict']} (MAE difference {_f(v['mae_diff'], '+.3f')}, 95% CI {_ci(v['ci'])}, "

@@ -16,9 +16,9 @@ Uncertainty: every estimator is recomputed on the same B question resamples (one
 `ci` / `crossing_ci` are nearest-rank percentile intervals of the resampled values, with "none" (no transition)
 sorting after depth L; a bound in that tail is None. Nearest rank keeps `ci` on whole depths (interpolating between
 12 and "none" means nothing). `crossing_ci` is the calibrated interval: at n=100 it covers the planted transition in
-92-96% of simulations (250 each, L = 18 mid-network and late, 29, 30 late; tests/test_estimators.py). `ci` is the
-same interval with each bound rounded up to its whole depth (nearest rank commutes with that map), so it covers the
-whole depth of the transition more often (98-100% in the same simulations): rounding only widens. The verdict reads
+92-96% of simulations (250 each; L = 29 and 18 mid-network, L = 18 and 30 late; tests/test_estimators.py). `ci` is
+the same interval with each bound rounded up to its whole depth (nearest rank commutes with that map), so it covers
+the whole depth of the transition more often (97-100% in the same simulations): rounding only widens. The verdict reads
 `ci`, the interval in the unit users quote a depth in, which makes "identified" conservative, never lenient.
 
 Identified (`identify`), a rule on the CI only, never on the point estimate: the CI [lo, hi] is identified when

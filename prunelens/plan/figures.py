@@ -37,25 +37,26 @@ def plan_figure(p: dict, path) -> Path:
 
 
 def evaluation_figure(e: dict, path) -> Path:
-    """Predicted against true critical ratio, one marker per predictor and (model, task) point; a censored truth
-    (never fell halfway) is drawn at its largest ratio, hollow. The diagonal is a perfect prediction."""
+    """Predicted against true critical ratio, one marker per predictor and (model, task) point. Points whose truth is
+    censored (the trajectory never fell halfway) have no true ratio and are left out; the title says how many. The
+    diagonal is a perfect prediction."""
     fig, ax = plt.subplots(figsize=(5.5, 5))
     marks = {"plan": ("o", "C0"), "plan_loo": ("s", "C1"), "paper_rule": ("^", "C2"), "last_25pct": ("x", "C3")}
     for name, (m, col) in marks.items():
-        pts = [(r["truth"], r[name], r["censored"]) for r in e["points"]
-               if r.get(name) is not None and r["truth"] is not None]
+        pts = [(r["truth"], r[name]) for r in e["points"] if r.get(name) is not None and r["truth"] is not None]
         if not pts:
             continue
         s = e["scores"].get(name, {})
         lab = f"{name}: MAE {s['mae']:.3f} (n={s['n']})" if s.get("mae") is not None else name
-        for j, (t, y, cens) in enumerate(pts):
-            ax.plot([t], [y], m, color=col, mfc="none" if cens and m != "x" else col, ms=6,
-                    label=lab if j == 0 else None)
+        for j, (t, y) in enumerate(pts):
+            ax.plot([t], [y], m, color=col, ms=6, label=lab if j == 0 else None)
     ax.plot([0, 1], [0, 1], color="0.6", lw=0.8, ls="--")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("true critical ratio (trajectory)")
     ax.set_ylabel("predicted critical ratio")
-    ax.set_title(f"plan-eval, truth: {e['truth_method']}, {len(e['points'])} points", fontsize=9)
+    cens = sum(r["truth"] is None for r in e["points"])
+    ax.set_title(f"plan-eval, truth: {e['truth_method']}, {len(e['points'])} points"
+                 + (f" ({cens} censored, not drawn)" if cens else ""), fontsize=9)
     legend_outside(ax)
     return save(fig, path, dpi=100)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -123,7 +124,12 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
     tp_source, est = ("given (--tp)" if tp is not None else None), None
     if tp_from is not None:           # a finished analyze run's estimators (no model pass)
         from ..analyze import transition_from_run
-        est = transition_from_run(tp_from).get("estimators")
+        from ..results import read_json
+        run = read_json(Path(tp_from) / "analysis.json")
+        if run.get("num_layers") not in (None, L) or run.get("task") not in (None, t.name):
+            raise ValueError(f"--tp-from {tp_from}: a run of {run.get('task')} with {run.get('num_layers')} layers; "
+                             f"this plan is {t.name} with {L}")
+        est = run.get("estimators") or transition_from_run(tp_from).get("estimators")
         pd_ = phase_depth(est)
         tp, tp_source = (None, f"none in {tp_from}") if pd_ is None else (pd_["depth"], f"{pd_['source']} of {tp_from}")
     elif tp is None:   # the dense decision lens: where the Silent / Decisive phases lie (labels only)
@@ -194,7 +200,8 @@ def summary_md(p: dict) -> str:
              f"- Dense accuracy {p['dense']['acc']:.3f} on n = {p['n_samples']} ({p.get('format')}, score "
              f"{p.get('score_kind')}); chance {p['chance']:.3f}; transition depth {p['tp']} ({p['tp_source']})"
              + (": the phase labels below rest on a depth its CI does not locate." if "not identified" in
-                str(p.get("tp_source")) else "."),
+                str(p.get("tp_source")) else ": the phase labels below rest on a depth whose CI was not checked."
+                if "not checked" in str(p.get("tp_source")) else "."),
              f"- Predicted critical ratio (accuracy below halfway to chance): {crit}.",
              *([f"- **Warning**: at chance: {why}. The model may decide nothing on these questions, and its "
                 f"critical ratio would mean nothing."] if (why := at_chance(p)) else []),

@@ -142,8 +142,9 @@ def s_letter(R, tmp) -> str:
     H, out, groups = _h(), [], {}
     for a in R["analysis"]:
         if a.get("format") == "letter":
-            groups.setdefault((Path(str(a.get("model"))).name, a.get("task"), a.get("n_samples")), []).append(a)
-    for (model, task, n), runs in sorted(groups.items(), key=lambda kv: str(kv[0])):
+            groups.setdefault((Path(str(a.get("model"))).name, a.get("task"), a.get("split"), a.get("n_samples")),
+                              []).append(a)
+    for (model, task, _split, n), runs in sorted(groups.items(), key=lambda kv: str(kv[0])):
         if len(runs) < 2 or not any(r.get("task_variant") for r in runs):
             continue
         plain = next((r for r in runs if not r.get("task_variant")), None)

@@ -18,7 +18,8 @@ def s_plan(R, tmp) -> str:
         out.append(f"<h3>{H._title(p)}</h3><ul>" + "".join(f"<li>{H.esc(x)}</li>" for x in items) + "</ul>" + fig)
     for e in R["plan_evaluation"]:
         rows = [[r["model"], r["task"], H.f3(r["truth"]), H.f3(r["plan"]), H.f3(r["plan_loo"]), H.f3(r["paper_rule"]),
-                 f"{r.get('tp')} ({r.get('tp_source')})", H.f3(r["last_25pct"])] for r in e["points"]]
+                 "-" if r.get("tp") is None else f"{r['tp']} ({r.get('tp_source') or 'source not recorded'})",
+                 H.f3(r["last_25pct"])] for r in e["points"]]
         sc = [[k, str(v["n"]), H.f3(v["mae"]), H.ci(v["mae_ci"]), H.f3(v["spearman"]), H.ci(v.get("spearman_ci"))]
               for k, v in e["scores"].items() if not k.startswith("_")]
         vs = [[k.replace("_vs_", " vs "), str(v["n"]), H.f3(v["mae_diff"]), H.ci(v["ci"]), v["verdict"]]
@@ -43,6 +44,8 @@ def s_plan(R, tmp) -> str:
                    + "<p>Sets whose measured accuracy drop stays within the plan's --max-drop (Wilson 95% CI):</p>"
                    + H.table(["removal set", "points", "within budget", "share", "95% CI"], bud, "no sets measured")
                    + "<p>The plan's set against each baseline's set of as many blocks, paired on the same points "
-                     "(plan's accuracy drop minus the baseline's; below 0: the plan's set loses less):</p>"
+                     "(plan's accuracy drop minus the baseline's; below 0: the plan's set loses less). In-sample: the "
+                     "plan chose its set on these very questions, the baselines did not, so this leans towards the "
+                     "plan:</p>"
                    + H.table(["comparison", "points", "drop difference", "95% CI", "verdict"], sv, "no pairs"))
     return "".join(out)

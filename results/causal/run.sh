@@ -39,7 +39,7 @@ pick_tp() {
 import sys
 from prunelens.analyze import transition_from_run
 from prunelens.metrics.estimators import phase_depth
-p = phase_depth(transition_from_run(sys.argv[1], write=False)["estimators"])
+p = phase_depth(transition_from_run(sys.argv[1], write=False).get("estimators"))
 if p:
     print(p["depth"], p["estimator"], p["verdict"].replace(" ", "_"))
 PY
@@ -59,7 +59,9 @@ for C in $CASES; do
     continue
   fi
   (( rc == 0 )) || { echo "[causal] $C: cannot read ${TRAJ[$C]}; stopping" >&2; exit 1; }
-  read -r TP TP_FROM TP_VERDICT < <(pick_tp "${DENSE[$C]}")
+  # no depth at all (phase_depth: neither estimator has a point): no phases to label, the case is left out
+  read -r TP TP_FROM TP_VERDICT < <(pick_tp "${DENSE[$C]}") || {
+    echo "[causal] $C: left out, no transition depth in ${DENSE[$C]}" | tee -a "$OUT/run.log"; continue; }
   mkdir -p "$D"
   echo "tp=$TP from ${DENSE[$C]} ($TP_FROM, $TP_VERDICT); removal from ${TRAJ[$C]} at its critical ratio" > "$D/TP.txt"
   COMMON=(--model "$M" --data-dir "$DATA" --tasks "$T" --format cloze --score norm --sample "$N" --seed 0)
