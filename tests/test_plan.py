@@ -229,6 +229,14 @@ def test_leave_one_out_evaluation_on_planted_points(tmp_path, capsys):
     assert res["scores"]["last_25pct"]["mae"] == pytest.approx(0.25)
     for r, p in zip(rows, points):          # leave-one-out: the held-out point's own curve never sets its c
         assert r["plan_loo_c"] == pytest.approx(fit_c([q for q in points if q is not p]))
+    from prunelens.plan.evaluate import predictions       # ... nor does a second sample of the same model and task
+    twice = predictions(points + [{**points[0]}])
+    assert twice[0]["plan_loo_c"] == twice[-1]["plan_loo_c"] == pytest.approx(fit_c(points[1:]))
+    # and is scored once: the sample with more questions, the other listed as left out
+    small = {**points[0], "dir": "small", "plan": {**points[0]["plan"], "n_samples": 5}}
+    r_dup = evaluate(points + [small])
+    assert r_dup["scores"]["plan"] == evaluate(points)["scores"]["plan"]
+    assert [x["dir"] for x in r_dup["excluded"]] == ["small"] and "another sample" in r_dup["excluded"][0]["why"]
     assert set(res["versus"]) == {"plan_vs_paper_rule", "plan_vs_last_25pct", "plan_loo_vs_paper_rule",
                                   "plan_loo_vs_last_25pct"}
     assert all(v["verdict"].startswith("not enough data") for v in res["versus"].values())   # 4 < 8 points

@@ -32,7 +32,7 @@ def cmd_plan_eval(a) -> int:
 
 
 def summary_lines(res: dict) -> list[str]:
-    out = [f"left out, not above chance: {x['model']} {x['task']} ({x['why']})" for x in res["excluded"]]
+    out = [f"left out: {x['model']} {x['task']} ({x['why']})" for x in res["excluded"]]
     for name, s in res["scores"].items():
         if name == "_common":
             out.append(f"on the {s['n']} points every predictor covers: " + ", ".join(

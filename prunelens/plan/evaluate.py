@@ -11,6 +11,7 @@ Predictors of the critical ratio:
                   where identified, else the prediction-rule decision depth, metrics.estimators.phase_depth; each
                   row says which, and on how many points the paper's own TP was used)
   last_25pct      "drop the last 25%" (arXiv 2411.15558): 0.25 for every point
+One point per (model, task) is scored (the sample with the most questions; the others are listed under "excluded").
 Points whose dense accuracy is not above chance (the Wilson interval of the plan's dense accuracy reaches the uniform
 chance or the accuracy of always giving one option, metrics/chance.py) are left out of every score and listed
 under "excluded": there "halfway to chance" lies inside the noise, so the truth itself would be noise.
@@ -136,11 +137,17 @@ def _plan_ratio(p: dict, c: float) -> float | None:
     return None if k is None else k / pl["num_layers"]
 
 
+def _pair(p: dict) -> tuple[str, str]:
+    return Path(str(p["plan"].get("model"))).name, str(p["plan"].get("task"))
+
+
 def predictions(points) -> list[dict]:
     out = []
-    for i, p in enumerate(points):
+    for p in points:
         pl = p["plan"]
-        c = fit_c([q for j, q in enumerate(points) if j != i])
+        # leave-one-(model, task)-out: a second sample of the same pair (Gemma ARC-E at n = 64 and 200) must not
+        # calibrate the held-out point either
+        c = fit_c([q for q in points if _pair(q) != _pair(p)])
         L, tp = pl["num_layers"], pl.get("tp")
         out.append({"plan": pl["critical"]["ratio"], "plan_loo": None if c is None else _plan_ratio(p, c),
                     "plan_loo_c": c, "paper_rule": None if tp is None else (L - tp) / L, "last_25pct": 0.25,
@@ -200,6 +207,15 @@ def evaluate(points, truth_method: str = "ip_skip") -> dict:
     excluded = [{"model": Path(str(p["plan"].get("model"))).name, "task": p["plan"].get("task"), "dir": p["dir"],
                  "why": why} for p in points if (why := at_chance(p["plan"]))]
     points = [p for p in points if not at_chance(p["plan"])]
+    # one point per (model, task): two samples of one pair are not independent evidence (the bootstraps over points
+    # and the minimum of 8 count pairs). The sample with the most questions is scored, the others listed.
+    keep: dict = {}
+    for p in sorted(points, key=lambda p: (-(p["plan"].get("n_samples") or 0), p["dir"])):
+        keep.setdefault(_pair(p), p)
+    excluded += [{"model": _pair(p)[0], "task": _pair(p)[1], "dir": p["dir"],
+                  "why": f"another sample of this model and task is scored ({keep[_pair(p)]['dir']})"}
+                 for p in points if keep[_pair(p)] is not p]
+    points = [p for p in points if keep[_pair(p)] is p]
     preds = predictions(points)
     rows = []
     for p, pr in zip(points, preds):

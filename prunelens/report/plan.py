@@ -37,7 +37,7 @@ def s_plan(R, tmp) -> str:
                    + H.table(["model", "task", "truth", "plan", "plan (LOO c)", "paper rule", "depth it read",
                               "last 25%"], rows,
                              "no points")
-                   + "".join(f"<p class=note>Left out (not above chance): {H.esc(x['model'])} {H.esc(x['task'])}, "
+                   + "".join(f"<p class=note>Left out: {H.esc(x['model'])} {H.esc(x['task'])}, "
                              f"{H.esc(x['why'])}.</p>" for x in e.get("excluded") or [])
                    + H.table(["predictor", "points", "MAE", "95% CI", "Spearman", "95% CI"], sc, "no scores")
                    + H.table(["comparison", "points", "MAE difference", "95% CI", "verdict"], vs, "no comparisons")
