@@ -12,13 +12,13 @@ def cmd_plan(a) -> int:
     prepare_out(a, *model_inputs(a))
     if a.export:
         prepare_out(a, *model_inputs(a), out=a.export)
-    lm = load_lm(a)
     if a.tp is not None and a.tp_from is not None:
         raise ValueError("give --tp or --tp-from, not both")
     if a.tp_from is not None:          # checked before the model loads (its task and depth: after, in run_plan)
         from pathlib import Path
         if not (Path(a.tp_from) / "analysis.json").is_file() or not (Path(a.tp_from) / "samples.csv").is_file():
             raise FileNotFoundError(f"--tp-from {a.tp_from}: not a finished analyze run (analysis.json, samples.csv)")
+    lm = load_lm(a)
     r = run_plan(a.out, task=a.task, fmt=a.format, max_drop=a.max_drop, ratio=a.ratio, tp=a.tp, tp_from=a.tp_from,
                  verify=a.verify,
                  verify_curve=a.verify_curve, export=a.export, lm=lm, task_kw=task_kw(a), batch_size=a.batch_size, n_boot=a.n_boot, seed=a.seed,

@@ -224,11 +224,12 @@ SHORT = {"mean_dm_tp": "TP", "decision_depth_pred": "DDpred", "decision_depth_go
          "acc_changepoint": "CP"}
 
 
-def estimator_cell(e: dict | None) -> str:
-    """One estimator in a table cell: "15 [14, 16] identified" / "none [13, none]"; "-" when not computed."""
+def estimator_cell(e: dict | None, marks=(" identified", ""), empty: str = "-") -> str:
+    """One estimator in a table cell: "15 [14, 16] identified" / "none [13, none]"; `empty` when not computed.
+    marks: the suffixes of an identified and an unidentified estimator (the HTML report uses ✓ / ✗)."""
     if not e:
-        return "-"
-    return f"{_num(e['point'])} {tp_ci_text(e['ci'])}" + (" identified" if e["verdict"] == IDENTIFIED else "")
+        return empty
+    return f"{_num(e['point'])} {tp_ci_text(e['ci'])}" + marks[e["verdict"] != IDENTIFIED]
 
 
 def estimators_brief(est: dict | None) -> str:

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 from ..plots import (depth_states, dm_depth_figure, kl_depth_figure,  # noqa: E402,F401 (re-exported)
                       legend_outside, of_depth_figure, plot_dm_depth, plot_kl_depth, plot_of_depth,
                       plot_of_kl, save)
-from ..metrics.estimators import SHORT as ESTIMATOR_KEYS, estimator_cell  # noqa: E402
+from ..metrics.estimators import SHORT, estimator_cell  # noqa: E402
 from ..results import atomic_write_text, read_json  # noqa: E402
 
 
@@ -67,7 +67,7 @@ def plot_vs_ratio(trajs: list[dict], path: Path) -> Path:
 def removed_table(trajs: list[dict], out: Path, stem: str = "removed_layers") -> list[Path]:
     """One row per (trajectory, step): the paper's Tables 2-4 format (original ids, in removal order)."""
     rows = [("method", "seed", "n_removed", "ratio", "removed (original ids, in order)", "acc", "acc_ci",
-             "dm_final", "transition_point", *(f"{ESTIMATOR_KEYS[k]} [95% CI]" for k in ESTIMATOR_KEYS))]
+             "dm_final", "transition_point", *(f"{name} [95% CI]" for name in SHORT.values()))]
     for t in trajs:
         for s in t["steps"]:
             est = s.get("estimators") or {}
@@ -75,7 +75,7 @@ def removed_table(trajs: list[dict], out: Path, stem: str = "removed_layers") ->
                          " ".join(map(str, s["removed"])), f"{s['acc']:.3f}",
                          f"[{s['acc_ci'][0]:.3f}, {s['acc_ci'][1]:.3f}]", f"{s['dm_final']:.3f}",
                          "none" if s["transition_point"] is None else str(s["transition_point"]),
-                         *(estimator_cell(est.get(k)) for k in ESTIMATOR_KEYS)))
+                         *(estimator_cell(est.get(k)) for k in SHORT)))
     csv = "\n".join(",".join(f'"{c}"' if ("," in c or " " in c) else c for c in r) for r in rows) + "\n"
     md = "| " + " | ".join(rows[0]) + " |\n|" + "---|" * len(rows[0]) + "\n" + \
         "".join("| " + " | ".join(r) + " |\n" for r in rows[1:])

@@ -36,16 +36,24 @@ class Trie:
     def K(self) -> int:
         return int(self.n_options.max())
 
+    def _index(self, dev) -> tuple[torch.Tensor, ...]:
+        """(no-child mask [M, C], flat option slot [P], node [P], child [P], valid slots [N, K]) on `dev`, built
+        once per device: the tuned lens reads the trie at every training step, and they never change."""
+        memo = self.__dict__.setdefault("_on_device", {})
+        if dev not in memo:
+            K, p = self.K, torch.as_tensor(self.path, device=dev)
+            memo[dev] = (torch.as_tensor(self.tok, device=dev) < 0, p[:, 0] * K + p[:, 1], p[:, 2], p[:, 3],
+                         torch.arange(K, device=dev)[None, :] < torch.as_tensor(self.n_options, device=dev)[:, None])
+        return memo[dev]
+
     def scores(self, z: torch.Tensor) -> torch.Tensor:
         """z [M, C] lens logits of each node's children -> [N, K] option scores (sum of restricted log-probs on
-        the option's path; -inf where a question has no such option). Differentiable in z."""
-        dev = z.device                                   # the lens's device (CUDA models): indices follow z
-        logp = torch.log_softmax(z.masked_fill(torch.as_tensor(self.tok, device=dev) < 0, -torch.inf), -1)
+        the option's path; -inf where a question has no such option). Differentiable in z. Computed on z's
+        device (the lens's: CUDA models)."""
+        no_child, slot, node, child, valid = self._index(z.device)
+        logp = torch.log_softmax(z.masked_fill(no_child, -torch.inf), -1)
         N, K = len(self.n_options), self.K
-        p = torch.as_tensor(self.path, device=dev)
-        out = torch.zeros(N * K, dtype=logp.dtype, device=dev).index_add(0, p[:, 0] * K + p[:, 1],
-                                                                         logp[p[:, 2], p[:, 3]])
-        valid = torch.arange(K, device=dev)[None, :] < torch.as_tensor(self.n_options, device=dev)[:, None]
+        out = torch.zeros(N * K, dtype=logp.dtype, device=z.device).index_add(0, slot, logp[node, child])
         return out.view(N, K).masked_fill(~valid, -torch.inf)
 
 

@@ -196,10 +196,8 @@ EST_NOTE = ("<p class=note>Transition estimators: point [95% CI] (none = no tran
 
 
 def _est_cell(e: dict | None) -> str:
-    if not e:
-        return ""
-    return (f"{'none' if e['point'] is None else e['point']} {tp_ci_text(e['ci'])} "
-            + ("✓" if e["verdict"] == IDENTIFIED else "✗"))
+    from ..metrics.estimators import estimator_cell
+    return estimator_cell(e, marks=(" ✓", " ✗"), empty="")
 
 
 def _est_cells(a: dict) -> list[str]:
