@@ -360,3 +360,14 @@ def test_skip_effects_from_the_dense_prefix_equal_whole_skipped_passes(family):
     for a, b in zip(pre["decision"], whole["decision"]):
         assert a["acc"] == b["acc"] and a["dm"] == pytest.approx(b["dm"], abs=1e-5)
     assert np.nanmax(np.asarray(whole["rel_change"], dtype=float)) > 1e-3
+
+
+def test_critical_removal_refuses_a_running_trajectory():
+    import pytest
+
+    from prunelens.causal.run import critical_removal
+    traj = {"num_layers": 4, "chance": 0.25, "dense": {"acc": 0.75, "removed": []}, "status": "complete",
+            "steps": [{"removed": [2], "ratio": 0.25, "acc": 0.7}, {"removed": [2, 1], "ratio": 0.5, "acc": 0.4}]}
+    assert critical_removal(traj) == ([2, 1], 0.5)
+    with pytest.raises(ValueError, match="still running"):
+        critical_removal({**traj, "status": "running"})

@@ -124,3 +124,16 @@ def test_one_point_per_pair_does_not_depend_on_input_order():
     assert fwd["r"] == rev["r"] is not None
     assert set(fwd["used_sources"]) == set(rev["used_sources"]) and "s1" in fwd["used_sources"]
     assert "s0" not in fwd["used_sources"] and fwd["by_estimator"] == rev["by_estimator"]
+
+
+def test_a_running_trajectory_is_not_censored():
+    t = {**traj("t1", 2, [0.8, 0.7]), "status": "running"}
+    p = point_from_trajectory(t)
+    assert p["critical_ratio"] is None and not p["censored"] and p["running"]
+    assert "still running" in correlate([p])["dropped"][0]["why"]
+    t["status"] = "complete"                                       # the same steps, finished: censored
+    assert point_from_trajectory(t)["censored"]
+    t = {**traj("t2", 2, [0.8, 0.3]), "status": "running"}         # a restart may still replace the crossing step
+    assert point_from_trajectory(t)["critical_ratio"] is None
+    t["status"] = "complete"
+    assert point_from_trajectory(t)["critical_ratio"] == 0.2

@@ -49,6 +49,10 @@ def point_from_trajectory(traj: dict, gamma: float = 0.5, source: str = "") -> d
     dense_acc = T.final_acc(d) if d else None
     cr = None if ch is None or dense_acc is None else critical_ratio(
         [s["ratio"] for s in st], [T.final_acc(s) for s in st], dense_acc, ch, gamma)
+    # A run still going has no critical ratio yet: not censored (it may yet fall), and not a crossing already
+    # reached either (SKIP-Prun's steps are the best state found per count, which a restart can still replace).
+    running = traj.get("status") == "running"
+    cr = None if running else cr
     return {"model": traj.get("model") or traj.get("model_path"), "task": traj.get("task"),
             "method": T.method(traj), "num_layers": L, "tp_relative": T.tp_relative(d, L),
             # The TP's question-bootstrap CI, when the dense measurement has it; None bound = "no TP" there.
@@ -59,7 +63,7 @@ def point_from_trajectory(traj: dict, gamma: float = 0.5, source: str = "") -> d
                                if e.get("ci") and L else None, "verdict": e.get("verdict")}
                            for k, e in (d.get("estimators") or {}).items() if k in ESTIMATORS},
             "n_samples": traj.get("n_samples"), "dense_acc": dense_acc, "chance": ch, "critical_ratio": cr,
-            "censored": cr is None, "max_ratio": max((s["ratio"] for s in st), default=None), "source": source,
+            "censored": cr is None and not running, "running": running, "max_ratio": max((s["ratio"] for s in st), default=None), "source": source,
             **_chance_check(traj, d, dense_acc, ch)}
 
 
@@ -95,7 +99,8 @@ def correlate(points: list[dict]) -> dict:
     res["dropped"] = [{"model": p["model"], "task": p["task"], "method": p["method"],
                        "why": "another method's point represents this (model, task)"
                        if p is not best[(p["model"], p["task"])] else f"at chance: {p['at_chance_why']}"
-                       if p.get("at_chance") else "no Transition Point"
+                       if p.get("at_chance") else "trajectory still running, not yet below the threshold"
+                       if p.get("running") else "no Transition Point"
                        if p["tp_relative"] is None else "accuracy never fell below "
                        f"the threshold up to ratio {p['max_ratio']}"} for p in points if p not in use]
     res["min_significant_r"] = _min_sig_r(res["n"])

@@ -222,7 +222,7 @@ def evaluate(points, truth_method: str = "ip_skip") -> dict:
         t = (p["truth"].get(truth_method) or [None])[0]
         rows.append({"model": Path(str(p["plan"].get("model"))).name, "task": p["plan"].get("task"),
                      "truth": None if t is None else t["critical_ratio"], "censored": t is None or t["censored"],
-                     **pr})
+                     "running": bool(t and t.get("running")), **pr})
     scores = {}
     for name in PREDICTORS:
         both = [(r[name], r["truth"]) for r in rows if r[name] is not None and r["truth"] is not None]

@@ -8,6 +8,7 @@ set -euo pipefail
 DATA=${1:-../shared/data}
 OUT=results/plan
 mkdir -p "$OUT"
+source "$(dirname "$0")/../part.sh"     # finished FILE
 [[ -f $OUT/timings.csv ]] || echo "part,seconds,finished_utc" > "$OUT/timings.csv"
 
 # model task n score split trajectories-folder (the trajectories' own sample: same --sample/--seed, same questions)
@@ -37,7 +38,7 @@ for P in "${POINTS[@]}"; do
   read -r M T N S SPLIT TRAJ <<< "$P"
   D=$OUT/$M/${T}_n$N          # one folder per question set: the same task is a point per sample it was pruned on
   if [[ -f $D/plan.json ]]; then echo "[plan] $M $T: done"; continue; fi
-  if [[ ! -f $TRAJ/iterative_skip/trajectory.json ]]; then echo "[plan] $M $T: waiting for $TRAJ"; continue; fi
+  if ! finished "$TRAJ/iterative_skip/trajectory.json"; then echo "[plan] $M $T: waiting for $TRAJ"; continue; fi
   # A point whose trajectory's dense model is at chance (results/gate.py: the rule of Figure 8 and plan-eval,
   # metrics.chance.judge) is not planned: plan-eval would leave it out of every score.
   rc=0; why=$(python results/gate.py trajectory-above-chance "$TRAJ/iterative_skip/trajectory.json") || rc=$?

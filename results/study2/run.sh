@@ -149,7 +149,7 @@ if want controls; then
     PT=$(prune_tasks "$MD" 2>/dev/null) || exit 1
     CT=("${CONTROL_TASKS[@]}"); (( ${#CT[@]} )) || CT=($(head -n "$CONTROL_MAX" <<< "$PT"))
     for T in "${CT[@]}"; do
-    if [[ ! -f $OUT/$MD/prune/$T/iterative_skip/trajectory.json ]]; then
+    if ! finished "$OUT/$MD/prune/$T/iterative_skip/trajectory.json"; then
       echo "[study2] controls_${MD}_$T: waiting for its IP trajectory (part prune)"; continue
     fi
     part "controls_${MD}_$T" "$OUT/$MD/prune/$T/controls/controls.json" \
