@@ -339,3 +339,56 @@ def test_sets_versus_pairs_each_plan_with_the_baseline_at_its_own_k():
     b = budget_shares(points)
     assert (b["plan"]["n"], b["plan"]["within"]) == (9, 9) and (b["plan_empty"]["n"], b["plan_empty"]["within"]) == (1, 1)
     assert (b["shortgpt"]["n"], b["shortgpt"]["within"]) == (9, 0)     # 0.05 > the 0.03 budget; k = 0 not counted
+    assert b["plan_holdout"]["n"] == 0                                 # no plan was checked on held-out questions
+    # held out: the first three sets lose 0.02 (within 0.03), the next two 0.04 (not); the empty plan is not counted
+    for i, pt in enumerate(points[:5] + [points[9]]):
+        pt["plan"]["verify_holdout"] = {"dense_acc": 0.5, "acc": 0.5 - (0.02 if i < 3 else 0.04)}
+    b = budget_shares(points)
+    assert (b["plan_holdout"]["n"], b["plan_holdout"]["within"]) == (5, 3)
+
+
+def test_verify_holdout_measures_other_questions_against_a_plain_forward(tmp_path, capsys):
+    from helpers import hand_model, plain_cloze_scores
+    from prunelens.cli import main
+    from prunelens.plan.holdout import add_to_plan, holdout_samples
+    from prunelens.tasks import load_task
+    from tiny import make_model, make_tokenizer
+
+    torch.manual_seed(3)
+    m = make_model("llama", num_layers=4)
+    m.save_pretrained(tmp_path / "m")
+    tok = make_tokenizer(tmp_path / "m")
+    spec = write_tiny_qa(tmp_path / "qa.jsonl", 16)
+    common = ["--model", str(tmp_path / "m"), "--device", "cpu", "--tasks", str(spec), "--n-boot", "100",
+              "--sample", "8", "--seed", "0"]
+    # more held-out questions than the split has besides the planned ones: one error, before the model loads
+    assert main(["plan", *common, "--verify-holdout", "9", "--out", str(tmp_path / "bad")]) == 2
+    assert "--verify-holdout 9" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main(["plan", *common, "--ratio", "0.5", "--verify", "--verify-holdout", "6", "--out", str(tmp_path / "p")]) == 0
+    p = json.loads((tmp_path / "p" / "plan.json").read_text())
+    h = p["verify_holdout"]
+    planned = load_task(str(spec), sample=8, seed=0).samples
+    held = holdout_samples({}, [s.id for s in planned], 6, 0, str(spec))
+    assert len(held) == 6 and not {s.id for s in held} & {s.id for s in planned}
+    assert [s.id for s in held] == [s.id for s in holdout_samples({}, [s.id for s in planned], 6, 0, str(spec))]
+    from prunelens.fingerprint import samples_digest
+    assert h["samples_digest"] == samples_digest(held)                       # measured on exactly those questions
+    assert h["n"] == 6 and h["removed"] == p["recommended"]["removed"] == p["verify"]["removed"]
+    assert len(h["removed"]) == 2                                            # --ratio 0.5 of 4 layers
+
+    def acc(model):          # final-depth raw cloze scores by one plain HF forward per option, argmax vs gold
+        model.config.use_cache = False
+        sc = plain_cloze_scores(model, tok, held)[:, -1]
+        return float(np.mean([np.nanargmax(sc[i]) == s.gold for i, s in enumerate(held)]))
+
+    keep = [i for i in range(4) if i not in h["removed"]]
+    assert h["dense_acc"] == pytest.approx(acc(m)) and h["acc"] == pytest.approx(acc(hand_model(m, keep)))
+    assert h["d_acc"] == pytest.approx(h["acc"] - h["dense_acc"])
+    assert "held-out questions" in (tmp_path / "p" / "plan.md").read_text()
+    # the same check added to a finished plan, without planning again: the same numbers
+    from prunelens.model import load_model
+    del p["verify_holdout"]
+    (tmp_path / "p" / "plan.json").write_text(json.dumps(p))
+    again = add_to_plan(tmp_path / "p", load_model(str(tmp_path / "m"), device="cpu"), 6, task=str(spec),
+                        log=lambda *a: None)
+    assert again["verify_holdout"] == h

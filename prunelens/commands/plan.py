@@ -18,9 +18,14 @@ def cmd_plan(a) -> int:
         from pathlib import Path
         if not (Path(a.tp_from) / "analysis.json").is_file() or not (Path(a.tp_from) / "samples.csv").is_file():
             raise FileNotFoundError(f"--tp-from {a.tp_from}: not a finished analyze run (analysis.json, samples.csv)")
+    if a.verify_holdout:               # a split too small for it: fail before the model loads
+        from ..plan.holdout import holdout_samples
+        from ..analyses.run import _task
+        holdout_samples(task_kw(a), [s.id for s in _task(a.task, **task_kw(a)).samples], a.verify_holdout, a.seed,
+                        a.task)
     lm = load_lm(a)
     r = run_plan(a.out, task=a.task, fmt=a.format, max_drop=a.max_drop, ratio=a.ratio, tp=a.tp, tp_from=a.tp_from,
-                 verify=a.verify,
+                 verify=a.verify, verify_holdout=a.verify_holdout,
                  verify_curve=a.verify_curve, export=a.export, lm=lm, task_kw=task_kw(a), batch_size=a.batch_size, n_boot=a.n_boot, seed=a.seed,
                  log=say, **measure_kw(a))
     from pathlib import Path
@@ -54,6 +59,9 @@ def register(sub) -> None:
                         "identified, else its decision depth; plan.json records which and its verdict)")
     p.add_argument("--verify", action="store_true", help="measure the recommended set and report it beside the "
                                                          "prediction")
+    p.add_argument("--verify-holdout", type=positive_int, default=None, metavar="N",
+                   help="also measure the recommended set on N other questions of the split (a seeded sample of those "
+                        "not planned on): --verify is in-sample, since the set was chosen on its questions")
     p.add_argument("--verify-curve", action="store_true",
                    help="also measure every prefix of the removal order (L-1 passes): the ground truth that "
                         "`plan evaluate` calibrates and scores the prediction on")

@@ -288,8 +288,9 @@ def sets_versus(points) -> dict:
 
 def budget_shares(points) -> dict:
     """Share of recommended sets whose measured drop stays within the plan's budget, and the same for the
-    baselines' sets of as many layers (read from their trajectories), each with a Wilson interval."""
-    tally = {k: [0, 0] for k in ("plan", "plan_empty", "last_25pct", "shortgpt", "angular", "random")}
+    baselines' sets of as many layers (read from their trajectories), each with a Wilson interval. `plan` is
+    in-sample (--verify); `plan_holdout` the same sets on other questions (--verify-holdout), where measured."""
+    tally = {k: [0, 0] for k in ("plan", "plan_holdout", "plan_empty", "last_25pct", "shortgpt", "angular", "random")}
     for p in points:
         pl = p["plan"]
         if pl.get("max_drop") is None:
@@ -299,6 +300,9 @@ def budget_shares(points) -> dict:
             name = "plan" if k >= 1 else "plan_empty"        # an empty set is within budget by construction
             tally[name][0] += pl["verify"]["acc"] >= dense - budget
             tally[name][1] += 1
+        if (h := pl.get("verify_holdout")) and k >= 1:     # the same set on questions it was not chosen on
+            tally["plan_holdout"][0] += h["acc"] >= h["dense_acc"] - budget
+            tally["plan_holdout"][1] += 1
         for name, key, kk in (("last_25pct", "tail", last_25pct_k(pl["num_layers"])), ("shortgpt", "shortgpt", k),
                               ("angular", "angular", k), ("random", "random", k)):
             if (drop := _baseline_drops(p, key, kk)) is not None:

@@ -109,13 +109,18 @@ def explain(plan: dict) -> list[str]:
 
 
 def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_drop=0.05, ratio=None, tp=None, tp_from=None,
-             verify=False, verify_curve=False, export=None, lm=None, task_kw=None, batch_size=16, score_kind="raw", margin="logit",
+             verify=False, verify_curve=False, verify_holdout=None, export=None, lm=None, task_kw=None, batch_size=16, score_kind="raw", margin="logit",
              n_boot=1000, seed=0, progress=True, log=print) -> dict:
     from ..analyses.run import _finish, _fits, _lm, _meta, _task
     from ..analyze import measure
     from .figures import plan_figure
     t0 = time.time()
-    lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
+    t = _task(task, **(task_kw or {}))
+    held = None
+    if verify_holdout:             # drawn before the model loads: a split too small fails here
+        from .holdout import holdout_samples
+        held = holdout_samples(task_kw, [s.id for s in t.samples], verify_holdout, seed, task)
+    lm = _lm(model, lm)
     _fits(lm, fmt, t)
     L = lm.anatomy.num_layers
     levels = chance_levels([s.gold for s in t.samples], [s.n_options for s in t.samples])
@@ -171,6 +176,11 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
             actual[:, k] = without(res["order"][:k])
         res["verify_curve"] = {"k": list(range(L)), "acc": actual[:, :, 0].mean(0).tolist(),
                                "dm": actual[:, :, 1].mean(0).tolist()}
+    if held is not None:
+        from .holdout import verify_holdout as _holdout
+        log(f"plan: verifying the recommended set on {len(held)} held-out questions ...")
+        res["verify_holdout"] = _holdout(lm, held, fmt, res["recommended"]["removed"], score_kind=score_kind,
+                                         margin=margin, batch_size=batch_size, n_boot=n_boot, seed=seed)
     if export:
         from ..prune.export import export_pruned
         res["exported"] = str(export_pruned(lm, res["recommended"]["removed"], export))
@@ -218,6 +228,10 @@ def summary_md(p: dict) -> str:
         v = p["verify"]
         lines.append(f"- Verified: actual accuracy {v['acc']:.3f}, change {v['d_acc']:+.3f} {ci(v['d_acc_ci'])} "
                      f"against dense (predicted {r['predicted_d_acc']:+.3f}).")
+    if p.get("verify_holdout"):
+        h = p["verify_holdout"]
+        lines.append(f"- Verified on {h['n']} held-out questions (not planned on): dense {h['dense_acc']:.3f}, without "
+                     f"the set {h['acc']:.3f}, change {h['d_acc']:+.3f} {ci(h['d_acc_ci'])}.")
     lines += ["", "Why:", ""] + [f"- {x}" for x in p["explanation"]]
     c, vc = p["curve"], p.get("verify_curve") or {}
     meas = dict(zip(vc.get("k", []), vc.get("acc", [])))

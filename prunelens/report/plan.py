@@ -26,7 +26,8 @@ def s_plan(R, tmp) -> str:
               for k, v in e["versus"].items()]
         sv = [[k.replace("plan_vs_", "plan vs "), str(v["n"]), H.f3(v["drop_diff"]), H.ci(v["ci"]), v["verdict"]]
               for k, v in (e.get("sets_versus") or {}).items()]
-        names = {"plan": "plan's recommended set (--verify), at least one block",
+        names = {"plan": "plan's recommended set (--verify, in-sample), at least one block",
+                 "plan_holdout": "the same sets on held-out questions (--verify-holdout)",
                  "plan_empty": "plan's recommended set, when it removes nothing (within by construction)",
                  "last_25pct": "the last 25% of the blocks",
                  "shortgpt": "one-shot ShortGPT, as many blocks", "angular": "Gromov's angular block, as many blocks",
