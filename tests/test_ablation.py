@@ -226,3 +226,20 @@ def test_controls_measure_the_ip_sets_and_pair_every_control_with_them():
     from prunelens.report.html import s_removed
     html = s_removed({"trajectory": [], "controls": [{**res, "model": "llama", "task": "tiny"}]}, None)
     assert "acc - IP (paired, same questions)" in html
+
+
+def test_default_depth_is_the_median_of_each_tasks_phase_depth():
+    """Without tp: every task's depth is its mean-DM TP where identified, else its decision depth (phase_depth),
+    read from the dense measurement; the ablation is centred on their median and says where each came from."""
+    import numpy as np
+
+    from prunelens.metrics.estimators import phase_depth
+    lm, S = tiny_lm("qwen2"), tiny_samples(12)
+    tasks = {"a": S, "b": S[:8], "c": S[4:]}
+    res = transition_ablation(lm, tasks, "cloze", window=(0, 0), pairs=False, n_boot=50)
+    picks = {n: phase_depth(measure(lm, s, "cloze", n_boot=50, progress=False).summary["estimators"])
+             for n, s in tasks.items()}
+    assert all(picks.values())
+    assert res["tp"] == int(round(float(np.median([p["depth"] for p in picks.values()]))))
+    for n, p in picks.items():
+        assert f"{n}: {p['depth']}, {p['source']}" in res["tp_source"]

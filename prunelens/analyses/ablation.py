@@ -16,6 +16,7 @@ from ..engine.autobatch import is_auto
 from ..engine.prefix import DensePrefix
 from ..journal import NoJournal
 from ..metrics import bootstrap_mean_ci, decision_margin, predictions
+from ..metrics.estimators import phase_depth
 from ..model.surgery import keep_from_remove, pruned_view
 
 
@@ -29,7 +30,7 @@ def ablation_configs(tp: int, num_layers: int, window=(-2, 1), pairs: bool = Tru
 
 
 def reference_tp(tps: list) -> int:
-    """One TP for all tasks (Table 1 uses one set of layers per model): the median of the tasks' TPs."""
+    """One depth for all tasks (Table 1 uses one set of layers per model): the median of the tasks' depths."""
     got = [t for t in tps if t is not None]
     if not got:
         raise ValueError("no task has a Transition Point (all Silent throughout); pass tp= explicitly")
@@ -109,7 +110,16 @@ def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None =
             m = measure(lm, s, fmt, **kw)
             dense[name], dense_samples[name] = _from_measure(m), per_sample(m, score_kind, margin)
             bar.update()
-    ref = tp if tp is not None else reference_tp([d.get("transition_point") for d in dense.values()])
+    src = "given"
+    if tp is None:          # each task's phase depth (the TP where identified, else its decision depth), then the median
+        picks = {n: phase_depth(d.get("estimators")) for n, d in dense.items()}
+        ref = reference_tp([(p or {}).get("depth", d.get("transition_point")) if d.get("estimators") else
+                            d.get("transition_point") for p, d in zip(picks.values(), dense.values())])
+        src = "median of the tasks' depths (" + ", ".join(
+            f"{n}: {p['depth']}, {p['source']}" if p else f"{n}: TP {dense[n].get('transition_point')}"
+            for n, p in picks.items()) + ")"
+    else:
+        ref = tp
     configs = ablation_configs(ref, L, window, pairs)
     bar.total = len(configs) * len(tasks)
     bar.refresh()
@@ -148,7 +158,7 @@ def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None =
                      "avg_dm": float(np.mean([r["dm_final"] for r in res.values()]))})
     bar.close()
     task_tp = {name: dense[name].get("transition_point") for name in tasks}
-    return {"tp": ref, "tp_source": "given" if tp is not None else "median of task TPs", "task_tp": task_tp,
+    return {"tp": ref, "tp_source": src, "task_tp": task_tp,
             "num_layers": L, "window": list(window), "score_kind": score_kind, "margin": margin,
             "tasks": list(tasks), "rows": rows,
             "dense_dm_by_depth": {n: [r["dm_mean"] for r in d["depths"]] for n, d in dense.items()

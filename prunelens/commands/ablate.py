@@ -54,7 +54,8 @@ def register(sub) -> None:
     _common_task(p, multi=True)
     _common_measure(p)
     _common_out(p)
-    p.add_argument("--tp", type=nonneg_int, default=None, help="Transition Point (default: median of the tasks' TPs)")
+    p.add_argument("--tp", type=nonneg_int, default=None, help="Transition depth (default: the median over the tasks of each one's mean-DM TP where "
+                        "identified, else its decision depth)")
     p.add_argument("--window", default="-2,1", type=int_list, help="layer ids TP+lo..TP+hi to remove")
     p.add_argument("--no-pairs", action="store_true", help="singles only")
     p.add_argument("--dense-from", default=None, help="folder with <task>/analysis.json of the same samples "
