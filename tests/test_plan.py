@@ -392,3 +392,22 @@ def test_verify_holdout_measures_other_questions_against_a_plain_forward(tmp_pat
     again = add_to_plan(tmp_path / "p", load_model(str(tmp_path / "m"), device="cpu"), 6, task=str(spec),
                         log=lambda *a: None)
     assert again["verify_holdout"] == h
+
+
+def test_plan_md_says_whether_the_phase_depth_is_located():
+    from prunelens.metrics.estimators import IDENTIFIED, NOT_IDENTIFIED
+    from prunelens.plan.run import depth_verdict, summary_md
+    dense, single = planted()
+    base = dict(chance=0.25, tp=4, max_drop=0.0, n_boot=50)
+    line = lambda p: summary_md({**p, "model": "m", "task": "t"}).splitlines()[2]     # noqa: E731
+    ok = make_plan(dense, single, tp_source="mean_dm_tp (identified)", tp_verdict=IDENTIFIED, **base)
+    assert line(ok).endswith(f"({ok['tp_source']}).")
+    no = make_plan(dense, single, tp_source="decision_depth_pred (not identified at this n)",
+                   tp_verdict=NOT_IDENTIFIED, **base)
+    assert "its CI does not locate" in line(no)
+    given = make_plan(dense, single, tp_source="given (--tp)", **base)
+    assert depth_verdict(given) is None and "was not checked (given with --tp)" in line(given)
+    # plans stored before tp_verdict: read from the text of tp_source
+    old = {k: v for k, v in no.items() if k != "tp_verdict"}
+    assert depth_verdict(old) == NOT_IDENTIFIED and "does not locate" in line(old)
+    assert depth_verdict({"tp_source": "decision_depth_pred (identified) of x"}) == IDENTIFIED

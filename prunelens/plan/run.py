@@ -13,6 +13,7 @@ from ..engine.prefix import DensePrefix
 from ..engine.score import score
 from ..journal import NoJournal
 from ..metrics.chance import chance_levels
+from ..metrics.estimators import IDENTIFIED, NOT_IDENTIFIED
 from ..model.surgery import keep_from_remove, pruned_view
 from .predict import critical_interval, critical_k, predicted_curve, recommend, removal_order
 
@@ -61,7 +62,7 @@ def _phase(i: int, tp) -> str | None:
     return None if tp is None else ("decisive" if i >= tp else "silent")
 
 
-def make_plan(dense, single, *, chance: float, tp=None, tp_source=None, max_drop=0.05, ratio=None, c=1.0,
+def make_plan(dense, single, *, chance: float, tp=None, tp_source=None, tp_verdict=None, max_drop=0.05, ratio=None, c=1.0,
               gamma=0.5, n_boot=1000, seed=0) -> dict:
     """The plan from the measured outcomes (pure: the tests and the leave-one-out evaluation call it directly)."""
     N, L, _ = single.shape
@@ -79,6 +80,7 @@ def make_plan(dense, single, *, chance: float, tp=None, tp_source=None, max_drop
     plan = {"num_layers": L, "n_samples": N, "chance": chance, "gamma": gamma, "additivity_c": c, "n_boot": n_boot,
             "seed": seed,
             "dense": {"acc": dacc, "dm": float(dense[:, 1].mean())}, "tp": tp, "tp_source": tp_source,
+            "tp_verdict": tp_verdict,
             "single_layer_effects": effects, "order": order, "curve": curve,
             "critical": {"k": kc, "ratio": None if kc is None else kc / L, "k_ci": kci,
                          "ratio_ci": [None if x is None else x / L for x in kci],
@@ -126,7 +128,7 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
     levels = chance_levels([s.gold for s in t.samples], [s.n_options for s in t.samples])
     chance = levels["uniform"]
     from ..metrics.estimators import phase_depth
-    tp_source, est = ("given (--tp)" if tp is not None else None), None
+    tp_source, est, tp_verdict = ("given (--tp)" if tp is not None else None), None, None
     if tp_from is not None:           # a finished analyze run's estimators (no model pass)
         from ..analyze import transition_from_run
         from ..results import read_json
@@ -137,6 +139,7 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
         est = run.get("estimators") or transition_from_run(tp_from).get("estimators")
         pd_ = phase_depth(est)
         tp, tp_source = (None, f"none in {tp_from}") if pd_ is None else (pd_["depth"], f"{pd_['source']} of {tp_from}")
+        tp_verdict = None if pd_ is None else pd_["verdict"]
     elif tp is None:   # the dense decision lens: where the Silent / Decisive phases lie (labels only)
         log("plan: dense decision lens, every depth ...")
         m = measure(lm, t.samples, fmt, score_kind=score_kind, margin=margin, n_boot=n_boot, seed=seed,
@@ -144,7 +147,7 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
         est = m.summary.get("estimators") or {}
         pd_ = phase_depth(est)
         if pd_ is not None:
-            tp, tp_source = pd_["depth"], pd_["source"]
+            tp, tp_source, tp_verdict = pd_["depth"], pd_["source"], pd_["verdict"]
     from ..journal import for_run
     j = for_run(out, "plan", lm, t.samples, fmt=fmt, score=score_kind, margin=margin, batch_size=batch_size)
     log(f"plan: {L} single-layer removals ..." + (f" (resuming: {j.resumed} pass(es) done)" if j.resumed else ""))
@@ -156,7 +159,7 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
     res = {**_meta(lm, t, fmt, score_kind=score_kind, margin=margin,
                    config={k: v for k, v in (task_kw or {}).items() if k in ("sample", "seed", "limit")},
                    fingerprint={"samples": samples_digest(t.samples)}),
-           **make_plan(dense, single, chance=chance, tp=tp, tp_source=tp_source, max_drop=max_drop, ratio=ratio,
+           **make_plan(dense, single, chance=chance, tp=tp, tp_source=tp_source, tp_verdict=tp_verdict, max_drop=max_drop, ratio=ratio,
                        n_boot=n_boot, seed=seed),
            # the accuracy of always giving the best option position: a dense model not above it decides nothing
            "constant_chance": levels["constant"], "constant_option": levels["constant_option"]}
@@ -198,6 +201,15 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
     return res
 
 
+def depth_verdict(p: dict) -> str | None:
+    """The verdict of the estimator the plan's transition depth came from; None: not checked (a depth given with
+    --tp). Plans made before `tp_verdict` was recorded carry it in the text of `tp_source`."""
+    if "tp_verdict" in p:
+        return p["tp_verdict"]
+    src = str(p.get("tp_source"))
+    return NOT_IDENTIFIED if "not identified" in src else IDENTIFIED if "(identified)" in src else None
+
+
 def summary_md(p: dict) -> str:
     from .evaluate import at_chance
     r, c = p["recommended"], p["critical"]
@@ -209,9 +221,9 @@ def summary_md(p: dict) -> str:
     lines = [f"# Pruning plan: {p.get('model')} on {p.get('task')}", "",
              f"- Dense accuracy {p['dense']['acc']:.3f} on n = {p['n_samples']} ({p.get('format')}, score "
              f"{p.get('score_kind')}); chance {p['chance']:.3f}; transition depth {p['tp']} ({p['tp_source']})"
-             + (": the phase labels below rest on a depth its CI does not locate." if "not identified" in
-                str(p.get("tp_source")) else ": the phase labels below rest on a depth whose CI was not checked."
-                if "not checked" in str(p.get("tp_source")) else "."),
+             + ("." if p["tp"] is None or depth_verdict(p) == IDENTIFIED else
+                ": the phase labels below rest on a depth its CI does not locate." if depth_verdict(p) else
+                ": the phase labels below rest on a depth whose CI was not checked (given with --tp)."),
              f"- Predicted critical ratio (accuracy below halfway to chance): {crit}.",
              *([f"- **Warning**: at chance: {why}. The model may decide nothing on these questions, and its "
                 f"critical ratio would mean nothing."] if (why := at_chance(p)) else []),
@@ -261,7 +273,7 @@ def replan(run_dir, **kw) -> dict:
     d = Path(run_dir)
     old = read_json(d / "plan.json")
     z = np.load(d / "outcomes.npz", allow_pickle=False)
-    args = dict(chance=old["chance"], tp=old.get("tp"), tp_source=old.get("tp_source"),
+    args = dict(chance=old["chance"], tp=old.get("tp"), tp_source=old.get("tp_source"), tp_verdict=depth_verdict(old),
                 max_drop=old.get("max_drop") if old.get("max_drop") is not None else 0.05, ratio=old.get("ratio_asked"),
                 c=old.get("additivity_c", 1.0), gamma=old.get("gamma", 0.5), n_boot=old.get("n_boot", 1000),
                 seed=old.get("seed", (old.get("config") or {}).get("seed", 0)))
