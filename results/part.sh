@@ -1,7 +1,8 @@
 # Shared by the study scripts (sourced): run one part of a study unless the file that marks it done exists, append
 # its console output to $OUT/run.log and its wall time to $OUT/timings.csv. The caller sets OUT and TAG.
 # A pruning trajectory.json is written from its first step on (it is how a cut run resumes): it marks its part done
-# only once its status is no longer "running".
+# only once its status is no longer "running" (so a rerun resumes it: run one queue at a time, or two prune processes
+# would write the same trajectory).
 finished() {   # file
   [[ -f $1 ]] || return 1
   [[ $1 != *trajectory.json ]] && return 0

@@ -243,3 +243,25 @@ def test_default_depth_is_the_median_of_each_tasks_phase_depth():
     assert res["tp"] == int(round(float(np.median([p["depth"] for p in picks.values()]))))
     for n, p in picks.items():
         assert f"{n}: {p['depth']}, {p['source']}" in res["tp_source"]
+
+
+
+def test_default_depth_falls_back_to_the_decision_depth_and_skips_a_task_without_one():
+    """Hand-built dense runs (no model pass for the choice): task a's TP is identified (9), b's is not, so its
+    decision depth (3) is used and not its raw TP (12); c has estimators but no depth at all and gives none; d was
+    stored before the estimators existed and gives its raw TP (5). Median of 9, 3, 5 = 5."""
+    from prunelens.analyses.ablation import transition_ablation
+    lm, S = tiny_lm("qwen2"), tiny_samples(4)
+    est = lambda tp, v, dd: {"mean_dm_tp": {"point": tp, "verdict": v},                          # noqa: E731
+                             "decision_depth_pred": {"point": dd, "verdict": "not identified at this n"}}
+    row = {"acc": 0.5, "acc_ci": [0, 1], "dm_final": 0.0, "dm_final_ci": [0, 0], "depths": []}
+    dense = {"a": {**row, "transition_point": 9, "estimators": est(9, "identified", 4)},
+             "b": {**row, "transition_point": 12, "estimators": est(12, "not identified at this n", 3)},
+             "c": {**row, "transition_point": None, "estimators": est(None, "not identified at this n", None)},
+             "d": {**row, "transition_point": 5}}
+    tasks = {n: S for n in dense}
+    res = transition_ablation(lm, tasks, "cloze", window=(0, 0), pairs=False, n_boot=20, dense=dense,
+                              dense_prefix=False)
+    assert res["tp"] == 5
+    assert "a: 9, mean_dm_tp (identified)" in res["tp_source"] and "b: 3, decision_depth_pred" in res["tp_source"]
+    assert "c: none" in res["tp_source"] and "d: TP 5 (no estimators stored)" in res["tp_source"]

@@ -371,3 +371,21 @@ def test_critical_removal_refuses_a_running_trajectory():
     assert critical_removal(traj) == ([2, 1], 0.5)
     with pytest.raises(ValueError, match="still running"):
         critical_removal({**traj, "status": "running"})
+
+
+def test_a_running_skip_trajectory_gives_no_removal_set_and_no_controls(tmp_path):
+    import json
+
+    import pytest
+
+    from prunelens.analyses import trajectories as T
+    from prunelens.analyses.run import run_controls
+    traj = {"num_layers": 4, "chance": 0.25, "dense": {"acc": 0.75, "removed": []}, "params": {"skip": True},
+            "steps": [{"removed": [2], "ratio": 0.25, "acc": 0.7}, {"removed": [2, 1], "ratio": 0.5, "acc": 0.4}]}
+    assert T.removed_at({**traj, "status": "complete"}, 0.5) == [2, 1]
+    assert T.removed_at({**traj, "status": "running", "params": {}}, 0.5) == [2, 1]   # plain IP only appends
+    with pytest.raises(ValueError, match="still running"):
+        T.removed_at({**traj, "status": "running"}, 0.5)
+    (tmp_path / "t.json").write_text(json.dumps({**traj, "status": "running"}))
+    with pytest.raises(ValueError, match="still running"):                 # before any model is loaded
+        run_controls(tmp_path / "c", model="no-such-model", trajectory=tmp_path / "t.json")

@@ -131,6 +131,11 @@ def test_a_running_trajectory_is_not_censored():
     p = point_from_trajectory(t)
     assert p["critical_ratio"] is None and not p["censored"] and p["running"]
     assert "still running" in correlate([p])["dropped"][0]["why"]
+    # a running run of the pair with more questions does not hide a finished one
+    done = {**point_from_trajectory(traj("t1", 2, [0.8, 0.3])), "n_samples": 64, "source": "finished"}
+    res = correlate([{**p, "n_samples": 200, "source": "running"}, done, point_from_trajectory(traj("t2", 5, [0.3])),
+                     point_from_trajectory(traj("t3", 8, [0.8, 0.2]))])
+    assert res["n"] == 3 and "finished" in res["used_sources"] and "running" not in res["used_sources"]
     t["status"] = "complete"                                       # the same steps, finished: censored
     assert point_from_trajectory(t)["censored"]
     t = {**traj("t2", 2, [0.8, 0.3]), "status": "running"}         # a restart may still replace the crossing step

@@ -370,7 +370,9 @@ def test_verify_holdout_measures_other_questions_against_a_plain_forward(tmp_pat
     planned = load_task(str(spec), sample=8, seed=0).samples
     held = holdout_samples({}, [s.id for s in planned], 6, 0, str(spec))
     assert len(held) == 6 and not {s.id for s in held} & {s.id for s in planned}
-    assert [s.id for s in held] == [s.id for s in holdout_samples({}, [s.id for s in planned], 6, 0, str(spec))]
+    planned1 = load_task(str(spec), sample=8, seed=1).samples             # another seed: another, still disjoint set
+    held1 = holdout_samples({}, [s.id for s in planned1], 6, 1, str(spec))
+    assert {s.id for s in held1} != {s.id for s in held} and not {s.id for s in held1} & {s.id for s in planned1}
     from prunelens.fingerprint import samples_digest
     assert h["samples_digest"] == samples_digest(held)                       # measured on exactly those questions
     assert h["n"] == 6 and h["removed"] == p["recommended"]["removed"] == p["verify"]["removed"]

@@ -112,12 +112,15 @@ def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None =
             bar.update()
     src = "given"
     if tp is None:          # each task's phase depth (the TP where identified, else its decision depth), then the median
-        picks = {n: phase_depth(d.get("estimators")) for n, d in dense.items()}
-        ref = reference_tp([(p or {}).get("depth", d.get("transition_point")) if d.get("estimators") else
-                            d.get("transition_point") for p, d in zip(picks.values(), dense.values())])
+        # (a dense run stored before the estimators existed gives its raw TP; one whose estimators have no depth
+        # gives none, as in plan and restore)
+        picks = {n: phase_depth(d["estimators"]) if d.get("estimators") else None for n, d in dense.items()}
+        depth = {n: p["depth"] if p else None if dense[n].get("estimators") else dense[n].get("transition_point")
+                 for n, p in picks.items()}
+        ref = reference_tp(list(depth.values()))
         src = "median of the tasks' depths (" + ", ".join(
-            f"{n}: {p['depth']}, {p['source']}" if p else f"{n}: TP {dense[n].get('transition_point')}"
-            for n, p in picks.items()) + ")"
+            f"{n}: {p['depth']}, {p['source']}" if p else f"{n}: none" if dense[n].get("estimators") else
+            f"{n}: TP {depth[n]} (no estimators stored)" for n, p in picks.items()) + ")"
     else:
         ref = tp
     configs = ablation_configs(ref, L, window, pairs)

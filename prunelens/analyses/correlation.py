@@ -82,11 +82,12 @@ def _chance_check(traj: dict, d: dict, acc, uniform) -> dict:
 def correlate(points: list[dict]) -> dict:
     """Pearson r between tp_relative and critical_ratio over the usable points (both defined), one point per
     (model, task): several runs on one pair are not independent samples. The one kept does not depend on the order
-    of the inputs: IP first, then a run that has the transition estimators, then the most questions, then the
-    source path."""
+    of the inputs: a finished run first, then IP, then a run that has the transition estimators, then the most
+    questions, then the source path."""
     rank = {"iterative+skip": 0, "iterative": 1, "ip": 1}
     best: dict = {}
-    for p in sorted(points, key=lambda p: (rank.get(p["method"], 9), not p.get("estimators"),
+    # a finished run first: a running one has no critical ratio yet and must not hide a finished one of the pair
+    for p in sorted(points, key=lambda p: (bool(p.get("running")), rank.get(p["method"], 9), not p.get("estimators"),
                                            -(p.get("n_samples") or 0), str(p.get("source", "")))):
         best.setdefault((p["model"], p["task"]), p)
     use = [p for p in best.values() if p["tp_relative"] is not None and p["critical_ratio"] is not None
@@ -97,9 +98,9 @@ def correlate(points: list[dict]) -> dict:
         res["fit"] = {"slope": float(slope), "intercept": float(icpt)}
     # Honest about n: say how many points were dropped and why, and how far r could be from zero by chance.
     res["dropped"] = [{"model": p["model"], "task": p["task"], "method": p["method"],
-                       "why": "another method's point represents this (model, task)"
+                       "why": "another run's point represents this (model, task)"
                        if p is not best[(p["model"], p["task"])] else f"at chance: {p['at_chance_why']}"
-                       if p.get("at_chance") else "trajectory still running, not yet below the threshold"
+                       if p.get("at_chance") else "trajectory still running: its critical ratio is not settled"
                        if p.get("running") else "no Transition Point"
                        if p["tp_relative"] is None else "accuracy never fell below "
                        f"the threshold up to ratio {p['max_ratio']}"} for p in points if p not in use]

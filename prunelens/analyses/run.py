@@ -224,9 +224,12 @@ def run_controls(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", cou
                  progress=True):
     from ..fingerprint import samples_digest
     from .controls import run_controls as rc
+    ip = T.load_trajectory(trajectory) if trajectory else None
+    if ip is not None and ip.get("status") == "running":      # its layer counts are not all there yet
+        raise ValueError(f"--trajectory {trajectory}: still running; the controls follow its layer counts, so let it "
+                         "finish first")
     lm, t = _lm(model, lm), _task(task, **(task_kw or {}))
     _fits(lm, fmt, t)
-    ip = T.load_trajectory(trajectory) if trajectory else None
     j = _journal(out, "controls", lm, t.samples, fmt=fmt, score=score_kind, margin=margin, batch_size=batch_size,
                  dense_prefix=True, outcomes=True)
     # the samples digest and score let `plan-eval` use these controls as ground truth on the same questions

@@ -89,8 +89,17 @@ def tp_relative(x: dict, L: int) -> float | None:
     return None if tp is None else tp / L
 
 
+def unsettled(traj: dict) -> bool:
+    """A SKIP-Prun trajectory still running: its steps are the best state found per layer count, which a restart
+    can still replace (a plain IP trajectory only appends)."""
+    return traj.get("status") == "running" and bool((traj.get("params") or {}).get("skip"))
+
+
 def removed_at(traj: dict, ratio: float) -> list[int]:
     """The removal set of the step whose ratio is closest to `ratio` (ties: fewer layers)."""
+    if unsettled(traj):
+        raise ValueError("the trajectory is still running (SKIP-Prun: a restart can still replace its steps); let it "
+                         "finish, or give --remove")
     st = [s for s in steps(traj) if s.get("removed") is not None]
     if not st:
         raise ValueError("trajectory has no steps")

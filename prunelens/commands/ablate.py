@@ -18,7 +18,8 @@ def cmd_ablate(a) -> int:
     r = run_ablation(a.out, tasks=split_task_list(a.tasks), fmt=a.format, tp=a.tp,
                      window=tuple(ints(a.window)), pairs=not a.no_pairs, lm=lm, task_kw=task_kw(a),
                      batch_size=a.batch_size, dense_from=a.dense_from, **measure_kw(a))
-    print(f"TP={r['tp']} ({r['tp_source']}); per-task TP {r['task_tp']}")
+    print(f"ablated around depth {r['tp']} ({r['tp_source']}); per-task mean-DM TP point (identified or not) "
+          f"{r['task_tp']}")
     print("removed".ljust(10) + "".join(t[:12].rjust(13) for t in r["tasks"]) + "avg".rjust(8))
     for row in r["rows"]:
         print(row["label"].ljust(10) + "".join(f"{row['tasks'][t]['acc']:13.3f}" for t in r["tasks"])

@@ -12,7 +12,8 @@ def cmd_correlate(a) -> int:
         r = run_correlation(a.out, a.runs, gamma=a.gamma, method=a.method)
     for p in r["points"]:
         print(f"{p['model']} / {p['task']} [{p['method']}]: TP/L={p['tp_relative']}, critical ratio="
-              f"{p['critical_ratio']}" + (f" (censored: > {p['max_ratio']})" if p["censored"] else ""))
+              f"{p['critical_ratio']}" + (f" (censored: > {p['max_ratio']})" if p["censored"] else " (trajectory still running)"
+                                    if p.get("running") else ""))
     if r["r"] is None:
         print(f"n={r['n']} usable points: Pearson r is undefined (needs >= 3 with varying values)")
     else:

@@ -55,8 +55,10 @@ def evaluation_figure(e: dict, path) -> Path:
     ax.set_ylim(0, 1)
     ax.set_xlabel("true critical ratio (trajectory)")
     ax.set_ylabel("predicted critical ratio")
-    cens = sum(r["truth"] is None for r in e["points"])
+    run = sum(r["truth"] is None and bool(r.get("running")) for r in e["points"])
+    cens = sum(r["truth"] is None for r in e["points"]) - run
     ax.set_title(f"plan-eval, truth: {e['truth_method']}, {len(e['points'])} points"
-                 + (f" ({cens} censored, not drawn)" if cens else ""), fontsize=9)
+                 + (f" ({cens} censored, not drawn)" if cens else "")
+                 + (f" ({run} still running, not drawn)" if run else ""), fontsize=9)
     legend_outside(ax)
     return save(fig, path, dpi=100)

@@ -65,13 +65,15 @@ def add_to_plan(run_dir, lm, n: int, *, task=None, data_dir=None, batch_size=16,
         raise ValueError(f"{d}: a plan of {p.get('model')} ({p.get('num_layers')} layers), not of {lm.name}")
     cfg = p.get("config") or {}
     kw = {"split": p.get("split"), "data_dir": data_dir, "limit": cfg.get("limit"), "sample": cfg.get("sample"),
-          "seed": cfg.get("seed", 0)}
+          "seed": cfg.get("seed", 0), **{k: cfg[k] for k in ("letters", "permute") if cfg.get(k) is not None}}
     from ..analyses.run import _task
     task = task or p["task"]
     t = _task(task, **kw)
     if samples_digest(t.samples) != (p.get("fingerprint") or {}).get("samples"):
         raise ValueError(f"{d}: the questions reloaded from {data_dir} are not the ones this plan was made on")
     held = holdout_samples(kw, [s.id for s in t.samples], n, kw["seed"], task)
+    from ..tasks.limits import check_lengths
+    check_lengths(lm, held, p["format"], what=f"{task} (held-out questions)")
     log(f"plan {d}: the recommended set {p['recommended']['removed']} on {n} held-out questions ...")
     p["verify_holdout"] = verify_holdout(lm, held, p["format"], p["recommended"]["removed"],
                                          score_kind=p.get("score_kind", "raw"), margin=p.get("margin", "logit"),

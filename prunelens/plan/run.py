@@ -124,6 +124,9 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
         held = holdout_samples(task_kw, [s.id for s in t.samples], verify_holdout, seed, task)
     lm = _lm(model, lm)
     _fits(lm, fmt, t)
+    if held is not None:
+        from ..tasks.limits import check_lengths
+        check_lengths(lm, held, fmt, what=f"{t.name} (--verify-holdout questions)")
     L = lm.anatomy.num_layers
     levels = chance_levels([s.gold for s in t.samples], [s.n_options for s in t.samples])
     chance = levels["uniform"]
@@ -157,7 +160,8 @@ def run_plan(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", max_dro
     without = _without(lm, t.samples, fmt, prefix, score_kind, margin, batch_size, j)
     from ..fingerprint import samples_digest
     res = {**_meta(lm, t, fmt, score_kind=score_kind, margin=margin,
-                   config={k: v for k, v in (task_kw or {}).items() if k in ("sample", "seed", "limit")},
+                   config={k: v for k, v in (task_kw or {}).items()
+                           if k in ("sample", "seed", "limit", "letters", "permute")},
                    fingerprint={"samples": samples_digest(t.samples)}),
            **make_plan(dense, single, chance=chance, tp=tp, tp_source=tp_source, tp_verdict=tp_verdict, max_drop=max_drop, ratio=ratio,
                        n_boot=n_boot, seed=seed),

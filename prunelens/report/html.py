@@ -443,7 +443,7 @@ def s_correlation(R, tmp) -> str:
     out = []
     for i, c in enumerate(R["correlation"]):
         rows = [[Path(str(p["model"])).name, p["task"], p["method"], f3(p["tp_relative"]), f3(p["critical_ratio"]),
-                 "yes" if p["censored"] else ""] for p in c["points"]]
+                 "yes" if p["censored"] else "running" if p.get("running") else ""] for p in c["points"]]
         r = f"r = {c['r']:.3f}, p = {c['p']:.3g}" if c.get("r") is not None else "r undefined"
         usable = [p for p in c["points"] if p.get("tp_relative") is not None and p.get("critical_ratio") is not None]
         fig = _draw(lambda p: F.correlation_scatter(c, p), Path(tmp) / f"correlation{i}" / "correlation.png",
