@@ -1,4 +1,5 @@
-"""Markdown tables of the finished readout runs, read from their readout.json (so the README's numbers are the JSON's).
+"""Markdown tables of the finished readout runs, read from their readout.json, and a summary of every skip-effects run
+from its skips.json (so the README's numbers are the JSON's).
 Usage: python results/causal/tables.py [results/causal]"""
 import json
 import sys
@@ -36,7 +37,44 @@ def table(path: Path) -> str:
     return "\n".join(rows)
 
 
+def skips(path: Path) -> str:
+    """Which single skips cost accuracy (paired CI below 0), where they lie against the case's transition depth
+    (TP.txt: Silent = layers before it), and how much every later layer's update changes after each skip."""
+    import math
+    import re
+    r = json.loads(path.read_text())
+    L, dec = r["num_layers"], r["decision"]
+    m = re.search(r"tp=(\d+)", (path.parent.parent / "TP.txt").read_text()) if (path.parent.parent / "TP.txt").exists() else None
+    tp = int(m.group(1)) if m else None
+    ci = lambda a, b: f"[{a:+.3f}, {b:+.3f}]"          # noqa: E731
+    cost = [d for d in dec if d["d_acc_ci"][1] < 0]
+    gain = [d for d in dec if d["d_acc_ci"][0] > 0]
+    later = {i: [x for x in row[i + 1:] if x is not None and not (isinstance(x, float) and math.isnan(x))]
+             for i, row in zip(r["skipped"], r["rel_change"])}
+    mean = {i: sum(v) / len(v) for i, v in later.items() if v}
+    rows = [f"{r['model']}, {r['task']} skip effects (n {r['n_samples']}, {r['n_tokens']} prompt tokens, {r['seconds']} s; "
+            f"dense accuracy {r['dense']['acc']:.3f}; transition depth {tp})", ""]
+    rows.append(f"- Accuracy falls (CI below 0) when skipping {len(cost)} of {len(dec)} layers: "
+                + (", ".join(f"{d['layer']} {d['d_acc']:+.3f} {ci(*d['d_acc_ci'])}" for d in cost) or "none")
+                + (f"; rises when skipping {', '.join(str(d['layer']) for d in gain)}" if gain else "") + ".")
+    rows.append(f"- DM CI excludes 0 for {sum(d['d_dm_ci'][1] < 0 or d['d_dm_ci'][0] > 0 for d in dec)} of {len(dec)} skips.")
+    if tp is not None:
+        sil = [d for d in cost if d["layer"] < tp]
+        rows.append(f"- Against the transition depth {tp}: skipping costs accuracy for {len(sil)} of the {tp} Silent "
+                    f"layers (0-{tp - 1}) and {len(cost) - len(sil)} of the {L - tp} Decisive ones ({tp}-{L - 1}).")
+        for name, ids in (("Silent", range(0, tp)), ("Decisive", range(tp, L))):
+            v = [mean[i] for i in ids if i in mean]
+            if v:
+                rows.append(f"- Mean relative change of the later layers' updates after a {name} skip: "
+                            f"{sum(v) / len(v):.2f} (range {min(v):.2f}-{max(v):.2f} over {len(v)} layers).")
+    first = [f"{i}: {mean[i]:.2f}" for i in sorted(mean)[:3]]
+    rows.append(f"- After skipping the first layers: {', '.join(first)} (mean relative change of every later update).")
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "results/causal")
     for p in sorted(root.glob("*/*/readout/readout.json")):
         print(table(p), end="\n\n")
+    for p in sorted(root.glob("*/*/skips/skips.json")):
+        print(skips(p), end="\n\n")
