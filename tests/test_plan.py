@@ -345,6 +345,8 @@ def test_sets_versus_pairs_each_plan_with_the_baseline_at_its_own_k():
         pt["plan"]["verify_holdout"] = {"dense_acc": 0.5, "acc": 0.5 - (0.02 if i < 3 else 0.04)}
     b = budget_shares(points)
     assert (b["plan_holdout"]["n"], b["plan_holdout"]["within"]) == (5, 3)
+    points[3]["plan"]["verify_holdout"] = {"dense_acc": 0.52, "acc": 0.49}   # a drop of exactly the budget, in floats
+    assert budget_shares(points)["plan_holdout"]["within"] == 4
 
 
 def test_verify_holdout_measures_other_questions_against_a_plain_forward(tmp_path, capsys):
