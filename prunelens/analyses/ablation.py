@@ -37,6 +37,15 @@ def reference_tp(tps: list) -> int:
     return int(round(float(np.median(got))))
 
 
+def _task_depth(d: dict) -> tuple[int | None, str]:
+    """(depth, where it came from) of one task's dense run: phase_depth of its estimators (none when they have no
+    depth, as in plan and restore); a run stored before the estimators existed gives its raw TP."""
+    if not d.get("estimators"):
+        return d.get("transition_point"), f"TP {d.get('transition_point')} (no estimators stored)"
+    p = phase_depth(d["estimators"])
+    return (p["depth"], f"{p['depth']}, {p['source']}") if p else (None, "none")
+
+
 def _from_measure(m) -> dict:
     return {**m.summary, "depths": m.depths}
 
@@ -112,15 +121,9 @@ def transition_ablation(lm, tasks: dict, fmt: str = "cloze", *, tp: int | None =
             bar.update()
     src = "given"
     if tp is None:          # each task's phase depth (the TP where identified, else its decision depth), then the median
-        # (a dense run stored before the estimators existed gives its raw TP; one whose estimators have no depth
-        # gives none, as in plan and restore)
-        picks = {n: phase_depth(d["estimators"]) if d.get("estimators") else None for n, d in dense.items()}
-        depth = {n: p["depth"] if p else None if dense[n].get("estimators") else dense[n].get("transition_point")
-                 for n, p in picks.items()}
-        ref = reference_tp(list(depth.values()))
-        src = "median of the tasks' depths (" + ", ".join(
-            f"{n}: {p['depth']}, {p['source']}" if p else f"{n}: none" if dense[n].get("estimators") else
-            f"{n}: TP {depth[n]} (no estimators stored)" for n, p in picks.items()) + ")"
+        depth = {n: _task_depth(d) for n, d in dense.items()}
+        ref = reference_tp([x for x, _ in depth.values()])
+        src = "median of the tasks' depths (" + ", ".join(f"{n}: {why}" for n, (_, why) in depth.items()) + ")"
     else:
         ref = tp
     configs = ablation_configs(ref, L, window, pairs)

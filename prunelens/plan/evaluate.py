@@ -202,20 +202,25 @@ def at_chance(plan: dict) -> str | None:
     return None if ok is not False else why
 
 
-def evaluate(points, truth_method: str = "ip_skip") -> dict:
-    from scipy import stats
-    excluded = [{"model": Path(str(p["plan"].get("model"))).name, "task": p["plan"].get("task"), "dir": p["dir"],
-                 "why": why} for p in points if (why := at_chance(p["plan"]))]
+def scored(points) -> tuple[list, list]:
+    """(points scored, points left out with why): not at chance, then one point per (model, task), since two
+    samples of one pair are not independent evidence (the bootstraps over points and the minimum of 8 count pairs).
+    The sample with the most questions is scored. points: {"plan": plan.json dict, "dir": its folder}."""
+    excluded = [{"model": _pair(p)[0], "task": p["plan"].get("task"), "dir": p["dir"], "why": why}
+                for p in points if (why := at_chance(p["plan"]))]
     points = [p for p in points if not at_chance(p["plan"])]
-    # one point per (model, task): two samples of one pair are not independent evidence (the bootstraps over points
-    # and the minimum of 8 count pairs). The sample with the most questions is scored, the others listed.
     keep: dict = {}
     for p in sorted(points, key=lambda p: (-(p["plan"].get("n_samples") or 0), p["dir"])):
         keep.setdefault(_pair(p), p)
     excluded += [{"model": _pair(p)[0], "task": _pair(p)[1], "dir": p["dir"],
                   "why": f"another sample of this model and task is scored ({keep[_pair(p)]['dir']})"}
                  for p in points if keep[_pair(p)] is not p]
-    points = [p for p in points if keep[_pair(p)] is p]
+    return [p for p in points if keep[_pair(p)] is p], excluded
+
+
+def evaluate(points, truth_method: str = "ip_skip") -> dict:
+    from scipy import stats
+    points, excluded = scored(points)
     preds = predictions(points)
     rows = []
     for p, pr in zip(points, preds):

@@ -9,11 +9,11 @@ from __future__ import annotations
 import random
 
 from ..analyses.ablation import final_outcome, paired
+from ..engine.prefix import DensePrefix
 from ..engine.score import score
 from ..fingerprint import samples_digest
 from ..metrics.chance import chance_levels
 from ..metrics.bootstrap import bootstrap_mean_ci
-from ..model.surgery import keep_from_remove, pruned_view
 
 
 def holdout_samples(task_kw: dict, planned_ids, n: int, seed: int = 0, task: str = "arc_easy") -> list:
@@ -35,15 +35,15 @@ def holdout_samples(task_kw: dict, planned_ids, n: int, seed: int = 0, task: str
 def verify_holdout(lm, samples, fmt: str, removed, *, score_kind="raw", margin="logit", batch_size=16,
                    n_boot=1000, seed=0) -> dict:
     """Dense and pruned (without `removed`) on `samples`: accuracies with CIs and the paired change."""
+    from .run import _score_without
     L = lm.anatomy.num_layers
-
-    def run(rem):
-        with pruned_view(lm, keep_from_remove(rem, L)):
-            sc = score(lm, samples, fmt, depths=[L - len(rem)], batch_size=batch_size, progress=False)
-        return final_outcome(sc, score_kind, margin)
-
-    dense = run([])
-    got = run(sorted(removed)) if removed else dense
+    # the plan's own passes: the dense one stores its residual, the pruned one starts at the first removed layer
+    prefix = DensePrefix(fmt, depths={DensePrefix.start(removed, L)})
+    kw = {"resume": r} if (r := prefix.saver(L)) is not None else {}
+    dense = final_outcome(score(lm, samples, fmt, depths=[L], batch_size=batch_size, progress=False, **kw),
+                          score_kind, margin)
+    got = (_score_without(lm, samples, fmt, sorted(removed), prefix, score_kind, margin, batch_size) if removed
+           else dense)
     ci = lambda x: [float(v) for v in bootstrap_mean_ci(x[:, 0], n_boot, seed=seed)]                 # noqa: E731
     return {"n": len(samples), "samples_digest": samples_digest(samples), "removed": sorted(int(i) for i in removed),
             "dense_acc": float(dense[:, 0].mean()), "dense_acc_ci": ci(dense), "acc": float(got[:, 0].mean()),

@@ -8,23 +8,17 @@ import sys
 from pathlib import Path
 
 from prunelens.model import load_model
-from prunelens.plan.evaluate import at_chance
+from prunelens.plan.evaluate import scored
 from prunelens.plan.holdout import add_to_plan
 from prunelens.results import read_json
 
 data, n_arg = sys.argv[1], (int(sys.argv[2]) if len(sys.argv) > 2 else None)
 plans = {f.parent: read_json(f) for f in sorted(Path("results/plan").glob("*/*/plan.json"))}
-pair = lambda p: (Path(str(p["model"])).name, p["task"])                                  # noqa: E731
-scored = {}
-for d, p in sorted(plans.items(), key=lambda kv: (-kv[1]["n_samples"], str(kv[0]))):
-    if why := at_chance(p):
-        print(f"[holdout] {d}: left out, at chance ({why})")
-    elif pair(p) in scored:
-        print(f"[holdout] {d}: left out, plan-eval scores another sample of {' '.join(pair(p))} ({scored[pair(p)]})")
-    else:
-        scored[pair(p)] = d
+keep, left_out = scored([{"plan": p, "dir": str(d)} for d, p in plans.items()])
+for x in left_out:
+    print(f"[holdout] {x['dir']}: left out ({x['why']})")
 todo = {}
-for d in scored.values():
+for d in (Path(x["dir"]) for x in keep):
     if plans[d].get("verify_holdout"):
         print(f"[holdout] {d}: done")
     else:
