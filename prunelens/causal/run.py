@@ -13,8 +13,8 @@ def critical_removal(traj: dict, gamma: float = 0.5) -> tuple[list[int], float]:
     the trajectory never falls that far or lacks what the rule needs."""
     from ..analyses.correlation import critical_ratio
     if traj.get("status") == "running":
-        # a later step may still cross first-time-below for a plain IP run only if none has yet; SKIP-Prun can also
-        # replace a step: either way the critical step is not settled
+        # without a crossing yet, a later step may still give one; with SKIP-Prun a restart can also replace the
+        # crossing step: either way it is not settled
         raise ValueError("--ratio critical: the trajectory is still running (status 'running'), so its critical "
                          "step is not settled; let it finish, or give --remove")
     st = [s for s in T.steps(traj) if s.get("removed")]
