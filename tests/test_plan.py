@@ -280,7 +280,15 @@ def test_leave_one_out_evaluation_on_planted_points(tmp_path, capsys):
     assert "last_25pct: MAE 0.250 [" in printed and "00000" not in printed         # 3 decimals, as people read
     ev = json.loads((tmp_path / "ev" / "plan_evaluation.json").read_text())
     assert (tmp_path / "ev" / "plan_evaluation.png").stat().st_size > 0
-    assert "plan_vs_shortgpt, paired drop" in (tmp_path / "ev" / "plan_evaluation.md").read_text()
+    md = (tmp_path / "ev" / "plan_evaluation.md").read_text()
+    assert "plan_vs_shortgpt, paired drop" in md
+    # one table row per scored pair, its drops the ones computed above (ShortGPT keeps dense accuracy: +0.000)
+    rows_md = [ln for ln in md.splitlines() if ln.startswith("| m")]
+    assert len(rows_md) == 4 and all(ln.endswith(" (2) |") for ln in rows_md)      # last 25% of 6 blocks: 2
+    for ln, p in zip(rows_md, made):
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        assert cells[5] == str(p["recommended"]["k"])
+        assert cells[6] == f"{p['dense']['acc'] - p['verify']['acc']:+.3f}"
     assert ev["scores"]["last_25pct"]["mae"] == pytest.approx(0.25)
     html = build_report([tmp_path / "ev"], tmp_path / "rep.html").read_text()
     assert "Leave-one-out evaluation" in html and "not enough data (n = 4 &lt; 8 points)" in html
@@ -340,6 +348,10 @@ def test_sets_versus_pairs_each_plan_with_the_baseline_at_its_own_k():
     assert (b["plan"]["n"], b["plan"]["within"]) == (9, 9) and (b["plan_empty"]["n"], b["plan_empty"]["within"]) == (1, 1)
     assert (b["shortgpt"]["n"], b["shortgpt"]["within"]) == (9, 0)     # 0.05 > the 0.03 budget; k = 0 not counted
     assert b["plan_holdout"]["n"] == 0                                 # no plan was checked on held-out questions
+    from prunelens.plan.evaluate import set_drops          # the per-point drops these shares count
+    s0 = set_drops(points[0])
+    assert s0["k"] == points[0]["plan"]["recommended"]["k"] and s0["plan"] == pytest.approx(0.01)
+    assert s0["shortgpt"] == pytest.approx(0.05) and s0["last_25pct"] is None and s0["last_25pct_k"] == 3
     # held out: the first three sets lose 0.02 (within 0.03), the next two 0.04 (not); the empty plan is not counted
     for i, pt in enumerate(points[:5] + [points[9]]):
         pt["plan"]["verify_holdout"] = {"dense_acc": 0.5, "acc": 0.5 - (0.02 if i < 3 else 0.04)}

@@ -24,7 +24,8 @@ def cmd_plan_eval(a) -> int:
     text = summary_lines(res)
     with staged(a.out) as d:
         write_json(d / "plan_evaluation.json", res)
-        (d / "plan_evaluation.md").write_text("# plan-eval\n\n" + "\n".join(f"- {x}" for x in text) + "\n")
+        (d / "plan_evaluation.md").write_text("# plan-eval\n\n" + "\n".join(f"- {x}" for x in text) + "\n\n"
+                                             + "\n".join(pair_table(res)) + "\n")
         evaluation_figure(res, d / "plan_evaluation.png")
     print("\n".join(text))
     print(f"results: {a.out}/plan_evaluation.json (.md, .png)")
@@ -51,6 +52,20 @@ def summary_lines(res: dict) -> list[str]:
     for k, v in (res.get("sets_versus") or {}).items():
         out.append(f"{k}, paired drop at the same layer count: {v['verdict']} (plan - baseline "
                    f"{_f(v['drop_diff'], '+.3f')}, 95% CI {_ci(v['ci'])}, n={v['n']})")
+    return out
+
+
+def pair_table(res: dict) -> list[str]:
+    """Per scored pair: truth and predictions of the critical ratio, and the measured drop of each recommended set
+    (plan in-sample and held out, the baselines' sets of as many blocks; blank where not measured)."""
+    out = ["| pair | truth | plan | plan, loo c | paper rule | k | drop: plan (in-sample) | plan (held out) | "
+           "ShortGPT | angular | random | last 25% (k) |", "| --- |" + " ---: |" * 11]
+    for r in res["points"]:
+        s = r.get("set_drops") or {}
+        g = lambda key: "" if s.get(key) is None else f"{s[key]:+.3f}"
+        out.append(f"| {r['model']} {r['task']} | {_f(r['truth'])} | {_f(r['plan'])} | {_f(r['plan_loo'])} | "
+                   f"{_f(r['paper_rule'])} | {s.get('k', '')} | {g('plan')} | {g('plan_holdout')} | {g('shortgpt')} | "
+                   f"{g('angular')} | {g('random')} | {g('last_25pct')} ({s.get('last_25pct_k', '')}) |")
     return out
 
 

@@ -227,7 +227,7 @@ def evaluate(points, truth_method: str = "ip_skip") -> dict:
         t = (p["truth"].get(truth_method) or [None])[0]
         rows.append({"model": Path(str(p["plan"].get("model"))).name, "task": p["plan"].get("task"),
                      "truth": None if t is None else t["critical_ratio"], "censored": t is None or t["censored"],
-                     "running": bool(t and t.get("running")), **pr})
+                     "running": bool(t and t.get("running")), **pr, "set_drops": set_drops(p)})
     scores = {}
     for name in PREDICTORS:
         both = [(r[name], r["truth"]) for r in rows if r[name] is not None and r["truth"] is not None]
@@ -268,22 +268,30 @@ def _baseline_drops(p: dict, key: str, k: int) -> float | None:
     return float(np.mean(drops)) if drops and k > 0 else None
 
 
+def set_drops(p: dict) -> dict:
+    """The measured accuracy drop of every recommended set of this point: the plan's (in-sample, --verify; held out,
+    --verify-holdout) and each baseline's set on the same questions (ShortGPT, angular block and random of as many
+    blocks as the plan, the last 25% of round(0.25 L)); None where not measured. k: the plan's block count."""
+    pl = p["plan"]
+    k, dense = pl["recommended"]["k"], pl["dense"]["acc"]
+    h = pl.get("verify_holdout")
+    return {"k": k, "plan": dense - pl["verify"]["acc"] if pl.get("verify") else None,
+            "plan_holdout": h["dense_acc"] - h["acc"] if h and k >= 1 else None,
+            "shortgpt": _baseline_drops(p, "shortgpt", k), "angular": _baseline_drops(p, "angular", k),
+            "random": _baseline_drops(p, "random", k), "last_25pct_k": last_25pct_k(pl["num_layers"]),
+            "last_25pct": _baseline_drops(p, "tail", last_25pct_k(pl["num_layers"]))}
+
+
 def sets_versus(points) -> dict:
     """The plan's recommended set against each baseline's set of as many blocks, paired on the points where both
     were measured: mean over points of (plan's drop - baseline's drop), bootstrap CI over points; "plan better"
     only when the CI lies below 0. Plans recommending nothing are left out (nothing to compare). In-sample: the
     plan chose its set from single-layer effects on the very questions its drop is measured on, the baselines did
     not look at the answers, so the comparison leans towards the plan and every verdict says so."""
+    drops = [set_drops(p) for p in points]
     out = {}
     for key in ("shortgpt", "angular", "random"):
-        d = []
-        for p in points:
-            pl = p["plan"]
-            k = pl["recommended"]["k"]
-            if not pl.get("verify") or k < 1 or (b := _baseline_drops(p, key, k)) is None:
-                continue
-            d.append((pl["dense"]["acc"] - pl["verify"]["acc"]) - b)
-        d = np.asarray(d)
+        d = np.asarray([s["plan"] - s[key] for s in drops if s["k"] >= 1 and None not in (s["plan"], s[key])])
         ci = _boot_ci(d) if len(d) >= MIN_POINTS else None
         out[f"plan_vs_{key}"] = {"n": len(d), "drop_diff": float(d.mean()) if len(d) else None, "ci": ci,
                                  "verdict": _verdict(ci, len(d), "plan's set loses less (in-sample)",
@@ -300,21 +308,15 @@ def budget_shares(points) -> dict:
     in-sample (--verify); `plan_holdout` the same sets on other questions (--verify-holdout), where measured."""
     tally = {k: [0, 0] for k in ("plan", "plan_holdout", "plan_empty", "last_25pct", "shortgpt", "angular", "random")}
     for p in points:
-        pl = p["plan"]
-        if pl.get("max_drop") is None:
+        if (budget := p["plan"].get("max_drop")) is None:
             continue
-        dense, budget, k = pl["dense"]["acc"], pl["max_drop"], pl["recommended"]["k"]
-        if pl.get("verify"):
-            name = "plan" if k >= 1 else "plan_empty"        # an empty set is within budget by construction
-            tally[name][0] += pl["verify"]["acc"] >= dense - budget - EPS
-            tally[name][1] += 1
-        if (h := pl.get("verify_holdout")) and k >= 1:     # the same set on questions it was not chosen on
-            tally["plan_holdout"][0] += h["acc"] >= h["dense_acc"] - budget - EPS
-            tally["plan_holdout"][1] += 1
-        for name, key, kk in (("last_25pct", "tail", last_25pct_k(pl["num_layers"])), ("shortgpt", "shortgpt", k),
-                              ("angular", "angular", k), ("random", "random", k)):
-            if (drop := _baseline_drops(p, key, kk)) is not None:
-                tally[name][0] += drop <= budget + EPS
-                tally[name][1] += 1
+        s = set_drops(p)
+        for name in ("plan", "plan_holdout", "last_25pct", "shortgpt", "angular", "random"):
+            if s[name] is None:
+                continue
+            # an empty set is within budget by construction: counted apart
+            key = "plan_empty" if name == "plan" and s["k"] < 1 else name
+            tally[key][0] += s[name] <= budget + EPS
+            tally[key][1] += 1
     return {k: {"within": int(a), "n": n, "share": None if n == 0 else a / n, "ci": wilson(int(a), n)}
             for k, (a, n) in tally.items()}
