@@ -6,7 +6,12 @@ same model weights and the same data (a changed checkpoint or task file under th
   2 MiB per weight file and a few values per tensor takes milliseconds, also for multi-GB models. prunelens's own
   conversion record (`prunelens-converted.json`: source path and wall time) is left out: it changes with every
   reconversion of the same GGUF file, which would otherwise make every resumable run refuse (or recompute) its
-  finished work after a cache is rebuilt.
+  finished work after a cache is rebuilt. Small JSON files (configs) are hashed as their parsed content without the
+  writer's version stamp (`transformers_version`): `save_pretrained` writes the installed transformers version into
+  config.json and generation_config.json, so upgrading transformers and reconverting the same GGUF file gave the same
+  weights a new identity (found 2026-12-08: 5.24.0 -> 5.25.0 changed nothing else, byte for byte) and a resumable run
+  refused its own trajectory. Identities made before this rule differ from the ones made after it; they are only
+  compared to resume an unfinished run (`results/rekey_model_identity.py` moves one over, after checking).
 - `samples_digest(samples)`: sha256 over every field the engine reads (ids, contexts, continuations, choices, gold,
   letter prompt).
 """
@@ -22,7 +27,31 @@ _EDGE = 1 << 20                      # bytes read at each end of a weight file
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf", ".model", ".json")
 
 
+_VERSION_STAMPS = ("transformers_version",)   # written by whichever library saved the file, not part of the model
+_SMALL_JSON = 1 << 20                          # configs are small; tokenizer.json (tens of MB) keeps the byte rule
+
+
+def _json_part(h, f: Path) -> bool:
+    """Hash a small JSON object file as its content without version stamps; False if it is not one."""
+    if f.stat().st_size > _SMALL_JSON:
+        return False
+    try:
+        obj = json.loads(f.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return False
+    if not isinstance(obj, dict):
+        return False
+    obj = {k: v for k, v in obj.items() if k not in _VERSION_STAMPS}
+    h.update(f"{f.name}:json:".encode() + json.dumps(obj, sort_keys=True, ensure_ascii=False).encode())
+    return True
+
+
 def _file_part(h, f: Path) -> None:
+    if not (f.suffix == ".json" and _json_part(h, f)):
+        _bytes_part(h, f)
+
+
+def _bytes_part(h, f: Path) -> None:
     size = f.stat().st_size
     h.update(f"{f.name}:{size}:".encode())
     with open(f, "rb") as fh:
@@ -46,13 +75,17 @@ def _params_part(h, model) -> None:
         h.update(edge.numpy().tobytes())
 
 
+def model_files(path: Path) -> list[Path]:
+    """The files of a checkpoint folder that its identity covers."""
+    return [f for f in sorted(path.iterdir()) if f.is_file() and f.suffix in _WEIGHT_SUFFIXES and f.name != MARKER]
+
+
 def model_identity(lm) -> str:
     h = hashlib.sha256()
     path = Path(str(lm.path))
     if path.is_dir():
-        for f in sorted(path.iterdir()):
-            if f.is_file() and f.suffix in _WEIGHT_SUFFIXES and f.name != MARKER:
-                _file_part(h, f)
+        for f in model_files(path):
+            _file_part(h, f)
     else:
         h.update(f"hub:{lm.path}:{getattr(lm.model.config, '_commit_hash', None)}".encode())
     _params_part(h, lm.model)
