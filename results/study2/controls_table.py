@@ -33,6 +33,13 @@ def table(path: Path) -> str:
     # IP's very set is the same model, not a comparison
     ip_set = {k: set(s["removed"]) for k, s in by["ip"].items()}
     n, same, out = 0, 0, []
+    tally: dict = {}     # control -> [comparisons, CI below 0, CI above 0]
+
+    def count(name, lo, hi):
+        t = tally.setdefault(name, [0, 0, 0])
+        t[0] += 1
+        t[1] += hi < 0
+        t[2] += lo > 0
     for key, name in ONE_SHOT.items():
         for s in m[key]["steps"]:
             p = s.get("vs_ip")
@@ -43,6 +50,7 @@ def table(path: Path) -> str:
                 continue
             n += 1
             lo, hi = p["d_acc_ci"]
+            count(name, lo, hi)
             if lo > 0 or hi < 0:
                 out.append(f"{name} at {len(s['removed'])}: {p['d_acc']:+.3f} {ci(p['d_acc_ci'])}")
     for s in m["random"]["steps"]:
@@ -55,11 +63,14 @@ def table(path: Path) -> str:
                 continue
             n += 1
             lo, hi = p["d_acc_ci"]
+            count("random", lo, hi)
             if lo > 0 or hi < 0:
                 out.append(f"random seed {s['seeds'][i]} at {s['n_removed']}: {p['d_acc']:+.3f} {ci(p['d_acc_ci'])}")
     rows += ["", f"Paired against IP+SKIP (control - IP, same questions; {same} control sets equal to IP's left out): "
              f"{len(out)} of {n} intervals exclude 0"
-             + (": " + "; ".join(out) if out else ".")]
+             + (": " + "; ".join(out) if out else "."),
+             "", "By control (comparisons; CI below 0: the control loses more than IP+SKIP; above 0: it loses less): "
+             + "; ".join(f"{k} {a}, below {b}, above {c}" for k, (a, b, c) in tally.items())]
     return "\n".join(rows)
 
 
