@@ -104,10 +104,23 @@ for key, only_identified in (("mean_dm_tp", True), ("decision_depth_pred", True)
 EOF
 }
 
-# 3. Table 1: single layers and adjacent pairs around that depth, on the dense samples (dense rows reused).
+# 3. Table 1: single layers and adjacent pairs around that depth, on the dense samples (dense rows reused), on the
+#    tasks where the model's dense accuracy CI lies above chance (design change of 2026-12-08, stated in the README:
+#    a layer's effect on a model that decides nothing is noise, and those tasks were half the part's CPU).
+ablate_tasks() {
+  local MD=$1 T rc
+  for T in "${TASKS[@]}"; do
+    rc=0; above_chance "$MD" "$T" 2>/dev/null || rc=$?
+    case $rc in
+      0) echo "$T";;
+      1) echo "[study2] ablation $MD $T: left out, not above chance" >&2;;
+      *) echo "[study2] ablation $MD: waiting for the dense run of $T (part dense)" >&2; return 1;;
+    esac
+  done
+}
 if want ablation; then
-  IFS=,; TL="${TASKS[*]}"; unset IFS
   for MD in "${MODELS[@]}"; do
+    TL=$(ablate_tasks "$MD" | paste -sd,) || { echo "[study2] ablation_$MD: not started"; continue; }
     [[ -f $OUT/$MD/ablation/ablation.json ]] || TP=$(pick_tp "$MD")
     part "ablation_$MD" "$OUT/$MD/ablation/ablation.json" \
       prunelens ablate $(M "$MD") --format cloze --score norm --tasks "$TL" --sample "$N" --tp "$TP" \
