@@ -213,3 +213,29 @@ def test_dense_step_equals_analyze_measure(tmp_path, score_kind):
         est = s["estimators"]
         assert est["mean_dm_tp"]["ci"] == s["tp_ci"] and est["mean_dm_tp"]["point"] == s["transition_point"]
         assert all("verdict" in est[k] for k in ("decision_depth_pred", "decision_depth_gold", "acc_changepoint"))
+
+
+def test_resume_under_other_library_versions_is_said_and_recorded(tmp_path):
+    """A run started under another transformers (same weights, same key) resumes, says so, and records from which
+    step on; the trajectory itself is unchanged."""
+    lm = tiny_lm("llama", num_layers=6)
+    full = _run(lm, tmp_path / "full")
+
+    def die(_t):
+        raise Killed
+
+    with pytest.raises(Killed):
+        _run(lm, tmp_path / "k", on_state=die)
+    p = tmp_path / "k" / "trajectory.json"
+    t = read_json(p)
+    t["versions"] = {**t["versions"], "transformers": "0.0.1"}
+    p.write_text(json.dumps(t))
+    said = []
+    resumed = _run(lm, tmp_path / "k", log=said.append)
+    assert any("other library versions" in s and "transformers 0.0.1 -> " in s for s in said)
+    assert [r["from_step"] for r in resumed["resumed_under"]] == [len(t["steps"])]
+    assert _stable(resumed) == _stable(full)
+    # resumed under the versions it was started with: nothing said
+    said.clear()
+    _run(lm, tmp_path / "full", log=said.append)
+    assert not any("other library versions" in s for s in said)

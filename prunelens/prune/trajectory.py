@@ -22,7 +22,7 @@ from .evaluate import keep_of, measure_state
 from .merge import BlockBank
 from .methods import METHODS, _bi
 
-VOLATILE = ("wall_s", "runtime", "date", "versions")
+VOLATILE = ("wall_s", "runtime", "date", "versions", "resumed_under")
 CACHE_FILE = ".resume-cache.npz"
 # Header fields that must match for a stored trajectory to be resumed (with `params` and `fingerprint`).
 KEY_FIELDS = ("model_path", "num_layers", "task", "split", "n_samples", "limit", "sample", "params", "fingerprint")
@@ -130,6 +130,14 @@ def run_trajectory(ctx: Ctx, method: str, out: str | Path, header: dict, on_stat
             used = False
         log(f"[prune] resuming {path}: {len(traj['steps'])} steps done"
             + ("" if used or not (out / CACHE_FILE).is_file() else " (stored cache of another run ignored)"))
+        # same weights and data, other libraries (a new venv): allowed, but said and recorded, since a step measured
+        # after it may differ in the last float digits from one measured before
+        if (was := traj.get("versions")) and (changed := {k: (was.get(k), v) for k, v in versions().items()
+                                                          if was.get(k) != v}):
+            log("[prune] resumed under other library versions than the run was started with: "
+                + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
+            traj.setdefault("resumed_under", []).append({"date": now(), "from_step": len(traj["steps"]),
+                                                         "versions": versions()})
     else:
         traj = {"schema": "prunelens.trajectory/1", **header, "n_remove_target": ctx.n_remove, "status": "running",
                 "dense": None, "steps": [], "date": now(), "versions": versions()}
