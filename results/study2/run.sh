@@ -165,6 +165,13 @@ if want controls; then
     if ! finished "$OUT/$MD/prune/$T/iterative_skip/trajectory.json"; then
       echo "[study2] controls_${MD}_$T: waiting for its IP trajectory (part prune)"; continue
     fi
+    # the controls read the trajectory's own questions: where its dense model is at chance on them (SmolLM2
+    # OpenBookQA, Gemma HellaSwag at n = 200), every claim leaves the controls out, so they are not run (README)
+    if [[ ! -f $OUT/$MD/prune/$T/controls/controls.json ]]; then
+      rc=0; why=$(python results/gate.py trajectory-above-chance "$OUT/$MD/prune/$T/iterative_skip/trajectory.json") || rc=$?
+      (( rc <= 1 )) || { echo "[study2] controls_${MD}_$T: cannot tell whether its trajectory is above chance; stopping" >&2; exit 1; }
+      if (( rc == 1 )); then echo "[study2] controls_${MD}_$T: left out, trajectory at chance ($why)" | tee -a "$OUT/run.log"; continue; fi
+    fi
     part "controls_${MD}_$T" "$OUT/$MD/prune/$T/controls/controls.json" \
       prunelens controls $(M "$MD") --format cloze --score norm --tasks "$T" --sample "$NT" --seeds 0,1,2 \
         --trajectory "$OUT/$MD/prune/$T/iterative_skip/trajectory.json" --overwrite --out "$OUT/$MD/prune/$T/controls"
