@@ -10,8 +10,10 @@ same model weights and the same data (a changed checkpoint or task file under th
   writer's version stamp (`transformers_version`): `save_pretrained` writes the installed transformers version into
   config.json and generation_config.json, so upgrading transformers and reconverting the same GGUF file gave the same
   weights a new identity (found 2026-12-08: 5.24.0 -> 5.25.0 changed nothing else, byte for byte) and a resumable run
-  refused its own trajectory. Identities made before this rule differ from the ones made after it; they are only
-  compared to resume an unfinished run (`results/rekey_model_identity.py` moves one over, after checking).
+  refused its own trajectory. An identity made by the byte rule before that (`legacy_model_identity`) is still
+  recognised where a stored run is checked (trajectory resume, sweep, journals) while the files are those it was made
+  from; after a transformers upgrade they are not, and `results/rekey_model_identity.py` moves a run over once it
+  has proved the weights are the same.
 - `samples_digest(samples)`: sha256 over every field the engine reads (ids, contexts, continuations, choices, gold,
   letter prompt).
 """
@@ -37,12 +39,12 @@ def _json_part(h, f: Path) -> bool:
         return False
     try:
         obj = json.loads(f.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        if not isinstance(obj, dict):
+            return False
+        text = json.dumps({k: v for k, v in obj.items() if k not in _VERSION_STAMPS}, sort_keys=True)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return False
-    if not isinstance(obj, dict):
-        return False
-    obj = {k: v for k, v in obj.items() if k not in _VERSION_STAMPS}
-    h.update(f"{f.name}:json:".encode() + json.dumps(obj, sort_keys=True, ensure_ascii=False).encode())
+    h.update(f"{f.name}:json:".encode() + text.encode())
     return True
 
 
@@ -81,11 +83,20 @@ def model_files(path: Path) -> list[Path]:
 
 
 def model_identity(lm) -> str:
+    return _identity(lm, _file_part)
+
+
+def legacy_model_identity(lm) -> str:
+    """The identity by the rule before 2026-12-08 (every file hashed as bytes, version stamps included)."""
+    return _identity(lm, _bytes_part)
+
+
+def _identity(lm, file_part) -> str:
     h = hashlib.sha256()
     path = Path(str(lm.path))
     if path.is_dir():
         for f in model_files(path):
-            _file_part(h, f)
+            file_part(h, f)
     else:
         h.update(f"hub:{lm.path}:{getattr(lm.model.config, '_commit_hash', None)}".encode())
     _params_part(h, lm.model)

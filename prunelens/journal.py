@@ -23,7 +23,9 @@ def _dumps(o, sort: bool = False) -> str:
 
 
 class Journal:
-    def __init__(self, out, name: str, key: dict):
+    def __init__(self, out, name: str, key: dict, alt_key=None):
+        """alt_key: None, or a function giving another key under which a journal of this very run may have been
+        written (the model identity's earlier rule); such a journal is resumed and rewritten under `key`."""
         self.path = Path(out) / f"{PREFIX}{name}.jsonl"
         self.key = json.loads(_dumps(key, sort=True))
         self.done: dict[str, object] = {}
@@ -31,7 +33,9 @@ class Journal:
         if self.path.is_file():
             lines = self.path.read_text(errors="replace").splitlines()
             try:
-                same = bool(lines) and json.loads(lines[0]) == {"key": self.key}
+                head = json.loads(lines[0]) if lines else None
+                same = head == {"key": self.key} or (
+                    alt_key is not None and head == {"key": json.loads(_dumps(alt_key(), sort=True))})
             except ValueError:
                 same = False
             for ln in lines[1:] if same else []:
@@ -99,5 +103,7 @@ def for_run(out, name: str, lm, samples, **options):
     `options` (everything else that changes a number: format, score, margin, batch size, seeds, removal set...)."""
     if out is None:
         return NoJournal()
-    from .fingerprint import model_identity, samples_digest
-    return Journal(out, name, {"model": model_identity(lm), "samples": samples_digest(samples), **options})
+    from .fingerprint import legacy_model_identity, model_identity, samples_digest
+    rest = {"samples": samples_digest(samples), **options}
+    return Journal(out, name, {"model": model_identity(lm), **rest},
+                   alt_key=lambda: {"model": legacy_model_identity(lm), **rest})

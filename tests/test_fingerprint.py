@@ -38,3 +38,44 @@ def test_identity_ignores_the_writers_transformers_version_but_not_the_config(tm
     assert load() == changed_gen
     cfg.write_text(json.dumps({**raw, "rms_norm_eps": raw["rms_norm_eps"] * 2}))
     assert load() != changed_gen
+
+
+def test_an_identity_of_the_earlier_byte_rule_is_still_recognised_for_the_same_files(tmp_path):
+    """Runs stored before the JSON rule carry the byte-rule identity: a journal or a trajectory key made by it is
+    resumed while the checkpoint's files are unchanged, and is not once a config changes."""
+    from prunelens.fingerprint import legacy_model_identity
+    from prunelens.journal import Journal, for_run
+    from prunelens.prune.trajectory import resume_mismatch
+    ck = save_model("llama", tmp_path / "m", num_layers=2)
+    lm = load_model(str(ck), device="cpu", log=lambda *a: None)
+    new, old = model_identity(lm), legacy_model_identity(lm)
+    assert new != old                                    # the rules differ (the config is hashed differently)
+    # a journal written by the earlier rule, one pass done
+    j = Journal(tmp_path / "run", "x", {"model": old, "samples": "s", "opt": 1})
+    j("pass-1", lambda: 0.5)
+    j.close(remove=False)
+    calls = []
+    j = Journal(tmp_path / "run", "x", {"model": new, "samples": "s", "opt": 1},
+                alt_key=lambda: {"model": old, "samples": "s", "opt": 1})
+    assert j("pass-1", lambda: calls.append(1) or 0.0) == 0.5 and not calls        # resumed, not recomputed
+    j("pass-2", lambda: 0.25)                                                      # rewritten under the new key
+    j.close(remove=False)
+    head = json.loads((tmp_path / "run" / ".resume-x.jsonl").read_text().splitlines()[0])
+    assert head == {"key": {"model": new, "opt": 1, "samples": "s"}}
+    assert Journal(tmp_path / "run", "x", {"model": "other", "samples": "s", "opt": 1},
+                   alt_key=lambda: {"model": "other2", "samples": "s", "opt": 1}).resumed == 0
+    # for_run offers exactly that alternative: a journal it would write under the earlier rule is resumed
+    from prunelens.fingerprint import samples_digest
+    Journal(tmp_path / "run2", "y", {"model": old, "samples": samples_digest([]), "opt": 2})("p", lambda: 7)
+    j = for_run(tmp_path / "run2", "y", lm, [], opt=2)
+    assert j.key["model"] == new and j.resumed == 1
+    # a trajectory's stored key: accepted with the model at hand, not without it, and not for other files
+    stored = {"fingerprint": {"model": old, "samples": "s"}}
+    header = {"fingerprint": {"model": new, "samples": "s"}}
+    assert resume_mismatch(stored, header) == ["model weights"]
+    assert resume_mismatch(stored, header, lm) == []
+    raw = json.loads((ck / "config.json").read_text())
+    (ck / "config.json").write_text(json.dumps({**raw, "rms_norm_eps": raw["rms_norm_eps"] * 2}))
+    lm2 = load_model(str(ck), device="cpu", log=lambda *a: None)
+    assert resume_mismatch(stored, {"fingerprint": {"model": model_identity(lm2), "samples": "s"}}, lm2) \
+        == ["model weights"]

@@ -239,3 +239,43 @@ def test_resume_under_other_library_versions_is_said_and_recorded(tmp_path):
     said.clear()
     _run(lm, tmp_path / "full", log=said.append)
     assert not any("other library versions" in s for s in said)
+
+
+def test_a_trajectory_keyed_by_the_earlier_identity_rule_resumes_with_its_cache(tmp_path):
+    """A running trajectory stored before the JSON rule (byte-rule model identity, its cache under that key) resumes
+    on the same checkpoint files, keeps its cached numbers, ends equal to an uninterrupted run, and is stored under
+    the current identity."""
+    import json as _json
+
+    import numpy as np
+
+    from prunelens.fingerprint import legacy_model_identity, model_identity
+    from prunelens.model.load import load_model
+    from tiny import save_model
+    lm = load_model(str(save_model("llama", tmp_path / "ck", num_layers=6)), device="cpu", log=lambda *a: None)
+    full = _run(lm, tmp_path / "full")
+
+    def die(_t):
+        raise Killed
+
+    with pytest.raises(Killed):
+        _run(lm, tmp_path / "k", on_state=die)
+    p, cache = tmp_path / "k" / "trajectory.json", tmp_path / "k" / tj.CACHE_FILE
+    t = read_json(p)
+    new_key = tj._cache_key(t)
+    t["fingerprint"]["model"] = legacy_model_identity(lm)          # as the earlier rule stored it
+    p.write_text(_json.dumps(t))
+    with np.load(cache, allow_pickle=False) as z:
+        arrays = {n: z[n] for n in z.files}
+    index = _json.loads(str(arrays["index"][()]))
+    assert index["key"] == new_key and index["entries"]
+    arrays["index"] = np.array(_json.dumps({**index, "key": tj._cache_key(t)}))
+    with open(cache, "wb") as fh:
+        np.savez(fh, **arrays)
+    said = []
+    resumed = _run(lm, tmp_path / "k", log=said.append)
+    assert any("rule before 2026-12-08" in s for s in said)
+    assert not any("another run ignored" in s for s in said)       # the cache was read under its stored key
+    assert resumed["runtime"]["cache"]["small_entries"] >= len(index["entries"])
+    assert _stable(resumed) == _stable(full)
+    assert read_json(p)["fingerprint"]["model"] == model_identity(lm)

@@ -271,7 +271,8 @@ def _baseline_drops(p: dict, key: str, k: int) -> float | None:
 def set_drops(p: dict) -> dict:
     """The measured accuracy drop of every recommended set of this point: the plan's (in-sample, --verify; held out,
     --verify-holdout) and each baseline's set on the same questions (ShortGPT, angular block and random of as many
-    blocks as the plan, the last 25% of round(0.25 L)); None where not measured. k: the plan's block count."""
+    blocks as the plan, the last 25% of round(0.25 L)); None where not measured, and the plan's held-out drop None
+    for an empty plan (nothing to check). k: the plan's block count."""
     pl = p["plan"]
     k, dense = pl["recommended"]["k"], pl["dense"]["acc"]
     h = pl.get("verify_holdout")

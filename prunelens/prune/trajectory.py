@@ -31,8 +31,19 @@ _KEY_WORDS = {"model_path": "model", "num_layers": "layer count", "n_samples": "
               "fingerprint.calib": "calibration prompts"}
 
 
-def resume_mismatch(stored: dict, header: dict) -> list[str]:
-    """The key fields in which a stored trajectory differs from this run's header (empty: it may be resumed)."""
+def resume_mismatch(stored: dict, header: dict, lm=None) -> list[str]:
+    """The key fields in which a stored trajectory differs from this run's header (empty: it may be resumed).
+    lm: the loaded model; a stored model identity made by the rule before 2026-12-08 is then accepted when it is
+    this model's by that rule (`fingerprint.legacy_model_identity`: the same files, byte for byte)."""
+    diff = _mismatch(stored, header)
+    if lm is not None and "model weights" in diff:
+        from ..fingerprint import legacy_model_identity
+        if (stored.get("fingerprint") or {}).get("model") == legacy_model_identity(lm):
+            diff.remove("model weights")
+    return diff
+
+
+def _mismatch(stored: dict, header: dict) -> list[str]:
     diff = []
     for k in KEY_FIELDS:
         if k not in header:
@@ -119,12 +130,16 @@ def run_trajectory(ctx: Ctx, method: str, out: str | Path, header: dict, on_stat
         traj = read_json(path)
         if not isinstance(traj, dict) or not isinstance(traj.get("steps"), list):
             raise ValueError(f"{path} is not a prunelens trajectory; use another --out or --overwrite")
-        diff = resume_mismatch(traj, header)
+        diff = resume_mismatch(traj, header, ctx.lm)
         if diff:
             raise ValueError(f"{path} is another run, made with different {', '.join(diff)}: use another --out, "
                              f"or --overwrite to replace it")
+        key = _cache_key(traj)          # the cache was written under the stored fingerprint
+        if (fp := header.get("fingerprint")) and traj["fingerprint"].get("model") != fp.get("model"):
+            log("[prune] stored model identity is of the rule before 2026-12-08 (same files): rewritten")
+            traj["fingerprint"] = {**traj["fingerprint"], "model": fp["model"]}
         try:
-            used = ctx.cache.load_small(out / CACHE_FILE, _cache_key(traj))
+            used = ctx.cache.load_small(out / CACHE_FILE, key)
         except CacheFileError as e:
             log(f"[prune] ignoring {e}; its numbers are recomputed")
             used = False
@@ -132,12 +147,15 @@ def run_trajectory(ctx: Ctx, method: str, out: str | Path, header: dict, on_stat
             + ("" if used or not (out / CACHE_FILE).is_file() else " (stored cache of another run ignored)"))
         # same weights and data, other libraries (a new venv): allowed, but said and recorded, since a step measured
         # after it may differ in the last float digits from one measured before
-        if (was := traj.get("versions")) and (changed := {k: (was.get(k), v) for k, v in versions().items()
-                                                          if was.get(k) != v}):
+        # (SKIP-Prun's steps are the best state per count, rebuilt from its search: from_node says where the new
+        # measurements start; a finished run measures nothing more and records nothing)
+        if traj.get("status") == "running" and (was := traj.get("versions")) and (
+                changed := {k: (was.get(k), v) for k, v in versions().items() if was.get(k) != v}):
             log("[prune] resumed under other library versions than the run was started with: "
                 + ", ".join(f"{k} {a} -> {b}" for k, (a, b) in changed.items()))
-            traj.setdefault("resumed_under", []).append({"date": now(), "from_step": len(traj["steps"]),
-                                                         "versions": versions()})
+            traj.setdefault("resumed_under", []).append(
+                {"date": now(), "from_step": len(traj["steps"]), "versions": versions(),
+                 **({"from_node": len(traj["search"]["visited"])} if traj.get("search") else {})})
     else:
         traj = {"schema": "prunelens.trajectory/1", **header, "n_remove_target": ctx.n_remove, "status": "running",
                 "dense": None, "steps": [], "date": now(), "versions": versions()}

@@ -83,7 +83,8 @@ def check_run(run: Run, stored: dict, num_threads: int | None = None) -> dict:
     ev = _eval_kw(run)
     task = prepare_task(run.task, **{k: ev[k] for k in ("split", "data_dir", "limit", "num_fewshot", "fewshot_seed",
                                                           "fewshot_split") if k in ev})[0]
-    changed = resume_mismatch(stored, {"fingerprint": fingerprint(_load(run), task.samples)})
+    lm = _load(run)
+    changed = resume_mismatch(stored, {"fingerprint": fingerprint(lm, task.samples)}, lm)
     return {"run_id": run.run_id, "changed": changed}
 
 

@@ -87,12 +87,16 @@ if want letter; then
 fi
 
 # Where to ablate (Table 1): the median of the identified mean-DM TPs, else of the identified decision-depth
-# medians (prediction rule), else of every task's decision-depth median. Prints the depth and why.
+# medians (prediction rule), else of every task's decision-depth median, over the tasks given (comma-separated; the
+# ones ablated, which are above chance: a depth where an at-chance model's answer settles is no decision), else over
+# every dense run. Prints the depth and why.
 pick_tp() {
-  python - "$OUT/$1/dense" <<'EOF'
+  python - "$OUT/$1/dense" "${2:-}" <<'EOF'
 import json, statistics, sys
 from pathlib import Path
-runs = [json.loads(p.read_text()) for p in sorted(Path(sys.argv[1]).glob("*/analysis.json"))]
+only = set(filter(None, sys.argv[2].split(",")))
+runs = [json.loads(p.read_text()) for p in sorted(Path(sys.argv[1]).glob("*/analysis.json"))
+        if not only or p.parent.name in only]
 for key, only_identified in (("mean_dm_tp", True), ("decision_depth_pred", True), ("decision_depth_pred", False)):
     pts = [r["estimators"][key]["point"] for r in runs
            if r["estimators"][key]["point"] is not None
@@ -107,6 +111,8 @@ EOF
 # 3. Table 1: single layers and adjacent pairs around that depth, on the dense samples (dense rows reused), on the
 #    tasks where the model's dense accuracy CI lies above chance (design change of 2026-12-08, stated in the README:
 #    a layer's effect on a model that decides nothing is noise, and those tasks were half the part's CPU).
+# Exit 0 with the tasks on stdout, 1 while a dense run is missing; a gate that cannot answer stops (exit 3 inside
+# above_chance, its message on stderr).
 ablate_tasks() {
   local MD=$1 T rc
   for T in "${TASKS[@]}"; do
@@ -114,14 +120,24 @@ ablate_tasks() {
     case $rc in
       0) echo "$T";;
       1) echo "[study2] ablation $MD $T: left out, not above chance" >&2;;
-      *) echo "[study2] ablation $MD: waiting for the dense run of $T (part dense)" >&2; return 1;;
+      2) echo "[study2] ablation $MD: waiting for the dense run of $T (part dense)" >&2; return 1;;
+      *) above_chance "$MD" "$T"; return 3;;      # again, to show why it cannot tell (it exits 3)
     esac
   done
 }
+# The comma-separated tasks of ablate_tasks in TL; returns 1 while a dense run is missing, stops on a broken gate.
+above_chance_list() {
+  local rc=0
+  TL=$(ablate_tasks "$1") || rc=$?
+  (( rc <= 1 )) || { echo "[study2] $1: cannot tell which tasks are above chance; stopping" >&2; exit 1; }
+  TL=$(paste -sd, <<< "$TL")
+  return $rc
+}
 if want ablation; then
   for MD in "${MODELS[@]}"; do
-    TL=$(ablate_tasks "$MD" | paste -sd,) || { echo "[study2] ablation_$MD: not started"; continue; }
-    [[ -f $OUT/$MD/ablation/ablation.json ]] || TP=$(pick_tp "$MD")
+    above_chance_list "$MD" || { echo "[study2] ablation_$MD: not started"; continue; }
+    [[ -n $TL ]] || { echo "[study2] ablation_$MD: no task above chance, nothing to ablate"; continue; }
+    TP=; [[ -f $OUT/$MD/ablation/ablation.json ]] || TP=$(pick_tp "$MD" "$TL")
     part "ablation_$MD" "$OUT/$MD/ablation/ablation.json" \
       prunelens ablate $(M "$MD") --format cloze --score norm --tasks "$TL" --sample "$N" --tp "$TP" \
         --dense-from "$OUT/$MD/dense" --overwrite --out "$OUT/$MD/ablation"
@@ -133,8 +149,10 @@ if want noise; then
   for MD in "${MODELS[@]}"; do
     L=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['num_layers'])" "$OUT/$MD/dense/arc_easy/analysis.json")
     DEPTHS=$(python -c "import sys; L=int(sys.argv[1]); print(','.join(str(round(L*f)) for f in (0,.2,.4,.55,.7,.85,1)))" "$L")
+    # the phase split at the ablation's depth (pick_tp over the tasks above chance)
+    above_chance_list "$MD" || { echo "[study2] noise_$MD: not started"; continue; }
     part "noise_$MD" "$OUT/$MD/noise/noise.json" \
-      prunelens noise $(M "$MD") --format cloze --score norm --tasks arc_easy --sample "$N" --tp "$(pick_tp "$MD")" \
+      prunelens noise $(M "$MD") --format cloze --score norm --tasks arc_easy --sample "$N" --tp "$(pick_tp "$MD" "$TL")" \
         --alphas 0.02,0.1,0.5 --depths "$DEPTHS" --seeds 0,1 --overwrite --out "$OUT/$MD/noise"
   done
 fi
