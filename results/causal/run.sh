@@ -87,12 +87,7 @@ print(a[0]['pruned_depth'] if a else '')" "$D/restore/restore.json")
   [[ -n $J ]] && part "restore_mean_${M}_$T" "$D/restore_mean/restore.json" \
     prunelens restore "${COMMON[@]}" --trajectory "${TRAJ[$C]}" --ratio critical --tp "$TP" \
       --modes mean_decision --depths "$J" --no-phase-split --overwrite --out "$D/restore_mean"
-  # The tuned lens is fitted on other questions: the validation split where the task is evaluated on its test split,
-  # else seeded halves of a doubled sample (PIQA: validation only), so N questions are read either way.
-  case $T in arc_easy|arc_challenge|openbookqa) RX=(--train-split validation --n-train "$NC");;
-             *) RX=(--sample $((2 * NC)));; esac
-  part "readout_${M}_$T" "$D/readout/readout.json" \
-    prunelens readout "${COMMON[@]}" "${RX[@]}" --overwrite --out "$D/readout"
+  # (before the readout: skips resume from their journal after a stop, the readout does not)
   # Skip effects on ARC-Easy and two more tasks (issue 12: every experiment on ARC-E and at least two others): PIQA
   # and HellaSwag, the tasks both models are above chance on (OpenBookQA is not). One dense pass per layer with the
   # update norms at every depth: ARC-E took 10-12 min per model (measured); PIQA ~20-30 min and HellaSwag ~45-60 min
@@ -100,6 +95,12 @@ print(a[0]['pruned_depth'] if a else '')" "$D/restore/restore.json")
   case $T in arc_easy|piqa|hellaswag)
     part "skips_${M}_$T" "$D/skips/skips.json" prunelens skips "${COMMON[@]}" --overwrite --out "$D/skips";;
   esac
+  # The tuned lens is fitted on other questions: the validation split where the task is evaluated on its test split,
+  # else seeded halves of a doubled sample (PIQA: validation only), so N questions are read either way.
+  case $T in arc_easy|arc_challenge|openbookqa) RX=(--train-split validation --n-train "$NC");;
+             *) RX=(--sample $((2 * NC)));; esac
+  part "readout_${M}_$T" "$D/readout/readout.json" \
+    prunelens readout "${COMMON[@]}" "${RX[@]}" --overwrite --out "$D/readout"
   # Letter controls on ARC-Easy: the paper's format, then other letters, then permuted options; and, where the model
   # is above chance in the letter format (accuracy CI above both chance levels, metrics/chance.py), the readouts in
   # that format too.
