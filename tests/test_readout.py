@@ -275,3 +275,29 @@ def test_letter_probe_equals_sklearn_logistic_regression():
     ref = LogisticRegression(C=1 / (2 * lam * n), tol=1e-10, max_iter=5000).fit(Z, y)
     mine = torch.softmax(torch.as_tensor(predict(F)), -1).numpy()
     assert np.abs(mine - ref.predict_proba(Z)).max() < 1e-4
+
+
+def test_readout_logit_lens_pass_resumes_from_its_journal(tmp_path, monkeypatch):
+    """Killed after its logit-lens pass (here: in the tuned lens's fit), a journaled readout resumes without scoring
+    that pass again and ends with the numbers of an uninterrupted run without a journal."""
+    import prunelens.analyze as A
+    import prunelens.readout.run as R
+    from prunelens.journal import Journal
+    lm, S = tiny_lm("llama", num_layers=3), tiny_samples(16)
+    kw = dict(steps=10, folds=2, n_boot=30, progress=False, log=lambda *_: None)
+    plain = readouts(lm, S[:8], S[8:], "cloze", **kw)
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(R, "fit_tuned", killed)
+        with pytest.raises(KeyboardInterrupt):
+            readouts(lm, S[:8], S[8:], "cloze", journal=Journal(tmp_path, "readout", {"k": 1}), **kw)
+    calls, real = [], A.score
+    monkeypatch.setattr(A, "score", lambda *a, **k: calls.append(1) or real(*a, **k))
+    j = Journal(tmp_path, "readout", {"k": 1})
+    assert j.resumed == 1
+    again = readouts(lm, S[:8], S[8:], "cloze", journal=j, **kw)
+    assert calls == []                                   # the logit lens came from the journal
+    assert again["readouts"] == plain["readouts"] and again["answers"] == plain["answers"]

@@ -68,9 +68,11 @@ def _summary(s, gold, n_options, margin, n_boot, seed) -> dict:
 @torch.no_grad()
 def readouts(lm, train, evals, fmt: str = "cloze", *, score_kind: str = "raw", margin: str = "logit",
              rank: int = 16, steps: int = 200, folds: int = 5, lam: float = 1e-2, n_boot: int = 1000, seed: int = 0,
-             batch_size: int = 8, progress: bool = True, log=print, same_split: bool = True) -> dict:
+             batch_size: int = 8, progress: bool = True, log=print, same_split: bool = True, journal=None) -> dict:
     """train / evals: disjoint lists of MCSamples (the tuned lens is fitted on `train`, everything read on `evals`;
-    same_split: both come from one split, so a shared id is the same question)."""
+    same_split: both come from one split, so a shared id is the same question). journal (journal.py): the logit-lens
+    pass over `evals`, every depth and the run's largest cost, is scored in resumable parts (analyze.score_in_parts);
+    the rest (forwards, the tuned lens's fit, the probes) is recomputed after a kill."""
     t0 = time.time()
     if {id(s) for s in train} & {id(s) for s in evals} or (same_split and {s.id for s in train} & {s.id for s in evals}):
         raise ValueError("the training and evaluation questions overlap: give disjoint splits")
@@ -81,7 +83,11 @@ def readouts(lm, train, evals, fmt: str = "cloze", *, score_kind: str = "raw", m
     n_opt = np.array([s.n_options for s in evals])
     pick = lambda sc: sc.norm if score_kind == "norm" else sc.scores          # noqa: E731
     log(f"readout: logit lens on {len(evals)} evaluation questions, every depth ...")
-    lens_scores = pick(score(lm, evals, fmt, batch_size=batch_size, progress=progress))     # [N, D, K]
+    from ..analyze import score_in_parts
+    from ..engine.autobatch import is_auto
+    lens_scores = pick(score_in_parts(lm, evals, fmt, journal, batch_size=batch_size, progress=progress)
+                       if journal is not None and not is_auto(batch_size)
+                       else score(lm, evals, fmt, batch_size=batch_size, progress=progress))     # [N, D, K]
     # The tuned lens reads the option tokens at the decision position (letter tokens; cloze: each option's first
     # token), so its target is the final depth's distribution of that same readout: the untrained translator then
     # matches it exactly at depth L. Cloze tasks whose options have their own contexts (partial scoring:
@@ -224,7 +230,7 @@ def split_samples(samples, n_train: int | None, seed: int = 0):
 
 def run_readout(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", split=None, train_split=None,
                 n_train=None, lm=None, task_kw=None, **kw) -> dict:
-    from ..analyses.run import _finish, _fits, _levels, _lm, _meta, _task
+    from ..analyses.run import _finish, _fits, _journal, _levels, _lm, _meta, _task
     from .figures import readout_figure
     lm = _lm(model, lm)
     task_kw = dict(task_kw or {})
@@ -236,6 +242,10 @@ def run_readout(out, *, model="gemma-3-270m", task="arc_easy", fmt="cloze", spli
         tr = _task(task, **{**task_kw, "split": train_split, "sample": n_train, "limit": None})
         train, evals, same, source = tr.samples, ev.samples, False, f"{tr.split} split"
     _fits(lm, fmt, ev)
-    res = {**_meta(lm, ev, fmt, train_source=source), "chance_levels": _levels(evals), **readouts(lm, train, evals, fmt, same_split=same, **kw)}
+    j = _journal(out, "readout", lm, evals, fmt=fmt, batch_size=kw.get("batch_size", 8), pass_="logit lens")
+    res = {**_meta(lm, ev, fmt, train_source=source), "chance_levels": _levels(evals),
+           **readouts(lm, train, evals, fmt, same_split=same, journal=j, **kw)}
     res["n_samples"] = len(evals)
-    return _finish(out, "readout", res, [lambda r, o: readout_figure(r, o / "readout.png")])
+    res = _finish(out, "readout", res, [lambda r, o: readout_figure(r, o / "readout.png")])
+    j.close()
+    return res

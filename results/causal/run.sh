@@ -87,7 +87,7 @@ print(a[0]['pruned_depth'] if a else '')" "$D/restore/restore.json")
   [[ -n $J ]] && part "restore_mean_${M}_$T" "$D/restore_mean/restore.json" \
     prunelens restore "${COMMON[@]}" --trajectory "${TRAJ[$C]}" --ratio critical --tp "$TP" \
       --modes mean_decision --depths "$J" --no-phase-split --overwrite --out "$D/restore_mean"
-  # (before the readout: skips resume from their journal after a stop, the readout does not)
+  # (before the readout: skips resume from their journal pass by pass; the readout only its logit-lens pass)
   # Skip effects on ARC-Easy and two more tasks (issue 12: every experiment on ARC-E and at least two others): PIQA
   # and HellaSwag, the tasks both models are above chance on (OpenBookQA is not). One dense pass per layer with the
   # update norms at every depth: ARC-E took 10-12 min per model (measured); PIQA ~20-30 min and HellaSwag ~45-60 min
